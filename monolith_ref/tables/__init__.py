@@ -1,0 +1,38 @@
+"""Embedding tables that share one protocol (see :mod:`monolith_ref.tables.base`).
+
+See: book/ch03_dict_table.md
+"""
+
+from .base import (
+    AdmissionFilter,
+    EmbeddingTable,
+    FilterConfig,
+    InvalidGradientsError,
+    InvalidIdsError,
+    InvalidTimeError,
+    StateMismatchError,
+    TableBase,
+    TableConfig,
+    TableError,
+    initial_rows,
+)
+from .dict_table import DictTable, Entry
+from .hashed_table import HashedTable, QRHashedTable
+
+__all__ = [
+    "AdmissionFilter",
+    "DictTable",
+    "EmbeddingTable",
+    "Entry",
+    "FilterConfig",
+    "HashedTable",
+    "InvalidGradientsError",
+    "InvalidIdsError",
+    "InvalidTimeError",
+    "QRHashedTable",
+    "StateMismatchError",
+    "TableBase",
+    "TableConfig",
+    "TableError",
+    "initial_rows",
+]

@@ -1,0 +1,431 @@
+"""The table protocol: what every embedding table in monolith_ref promises.
+
+Every table (dict, cuckoo, Numba, sharded, remote) implements :class:`EmbeddingTable`, so one
+conformance suite tests them all and the slow, readable tables are the oracle for the fast
+ones. The rules that make that possible:
+
+* IDs are non-negative 64-bit integers; anything else is refused with a ``ValueError`` that
+  names the problem, and a refused call leaves the table exactly as it was.
+* Time is passed in (``now``, integer seconds of event time); no table reads the clock.
+* A new row's initial values are a pure function of ``(seed, id)`` (:func:`initial_rows`),
+  so two implementations that see the same operations hold bit-identical rows.
+
+:class:`TableBase` does the validation and the touched-key bookkeeping once, so that each
+table class only writes the part that is really its own.
+
+See: book/ch03_dict_table.md
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..hashing import GOLDEN_GAMMA, mix64, splitmix64
+from ..optim import SGD, SparseOptimizer
+
+__all__ = [
+    "TableError",
+    "InvalidIdsError",
+    "InvalidGradientsError",
+    "InvalidTimeError",
+    "StateMismatchError",
+    "AdmissionFilter",
+    "FilterConfig",
+    "TableConfig",
+    "EmbeddingTable",
+    "TableBase",
+    "check_ids",
+    "check_grads",
+    "check_now",
+    "initial_rows",
+    "check_row_state",
+    "ROW_STATE_KEYS",
+]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class TableError(Exception):
+    """Base class of every error a table raises on purpose."""
+
+
+class InvalidIdsError(TableError, ValueError):
+    """IDs that are not a 1-D array of non-negative 64-bit integers."""
+
+
+class InvalidGradientsError(TableError, ValueError):
+    """Gradients of the wrong shape or type, or holding NaN or infinity."""
+
+
+class InvalidTimeError(TableError, ValueError):
+    """A ``now`` that is not a non-negative integer number of seconds."""
+
+
+class StateMismatchError(TableError, ValueError):
+    """An exported state that does not fit this table (keys, shapes, dtypes, dim)."""
+
+
+# --------------------------------------------------------------------------- filters
+
+
+@runtime_checkable
+class AdmissionFilter(Protocol):
+    """Decides when an unseen ID earns a row (paper section 2.1). Chapter 5 implements it."""
+
+    def admit(self, key: int) -> bool:
+        """Record one occurrence of ``key``; return True if it is admitted now."""
+        ...
+
+    def forget(self, key: int) -> None:
+        """Drop what the filter holds about ``key`` (it was admitted or expired)."""
+        ...
+
+    def export(self) -> dict[str, np.ndarray]:
+        """The filter's state as arrays, for snapshots."""
+        ...
+
+    def load(self, state: dict[str, np.ndarray]) -> None:
+        """Replace the filter's state with an exported one."""
+        ...
+
+    def memory_bytes(self) -> int:
+        """Bytes the filter's state occupies."""
+        ...
+
+
+@runtime_checkable
+class FilterConfig(Protocol):
+    """A filter's settings; ``build(seed)`` makes a fresh, empty filter."""
+
+    def build(self, seed: int) -> AdmissionFilter:
+        ...
+
+
+# --------------------------------------------------------------------------- config
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+@dataclass(frozen=True)
+class TableConfig:
+    """Settings shared by every table.
+
+    ``dim``: embedding width. ``seed``: makes initial rows (and any hashing) reproducible.
+    ``ttl``: seconds a row may go unseen before :meth:`EmbeddingTable.expire` removes it;
+    ``None`` keeps rows forever. ``init_scale``: initial values are uniform in
+    ``[-init_scale, init_scale)``. ``optimizer``: the per-row sparse optimizer.
+    ``filter``: an admission filter's settings, or ``None`` to admit every ID at once.
+
+    See: book/ch03_dict_table.md
+    """
+
+    dim: int
+    seed: int = 0
+    ttl: int | None = None
+    init_scale: float = 0.01
+    optimizer: SparseOptimizer = field(default_factory=SGD)
+    filter: FilterConfig | None = None
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.dim) or self.dim < 1:
+            raise ValueError(f"TableConfig.dim must be an integer >= 1, got {self.dim!r}")
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**64:
+            raise ValueError(f"TableConfig.seed must be an integer in [0, 2**64), got {self.seed!r}")
+        if self.ttl is not None and (not _is_int(self.ttl) or self.ttl < 0):
+            raise ValueError(f"TableConfig.ttl must be None or an integer >= 0 (seconds), got {self.ttl!r}")
+        scale = self.init_scale
+        if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
+            raise ValueError(f"TableConfig.init_scale must be a finite number >= 0, got {scale!r}")
+        if not isinstance(self.optimizer, SparseOptimizer):
+            raise ValueError(f"TableConfig.optimizer must be a sparse optimizer, got {self.optimizer!r}")
+        if self.filter is not None and not isinstance(self.filter, FilterConfig):
+            raise ValueError(f"TableConfig.filter must be None or a filter config, got {self.filter!r}")
+
+    @property
+    def state_width(self) -> int:
+        """Float32 optimizer-state values stored beside each row."""
+        return self.optimizer.state_width(self.dim)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def check_ids(ids: Any) -> np.ndarray:
+    """Return ``ids`` as a 1-D uint64 array, or raise :class:`InvalidIdsError` saying why.
+
+    Accepted: a 1-D array (or list) of integers in ``[0, 2**64)``: uint64, other unsigned
+    types, or signed types holding no negative value. Refused: floats (and so NaN), bools,
+    strings, negative values, and anything that is not 1-D. See: book/ch03_dict_table.md
+    """
+    if isinstance(ids, (list, tuple)) and all(_is_int(x) for x in ids):
+        # Python ints: check the range here, since NumPy would turn 2**64 - 1 into a float.
+        bad = [x for x in ids if not 0 <= int(x) < 2**64]
+        if bad:
+            raise InvalidIdsError(f"IDs must be non-negative and below 2**64, got {bad[0]}")
+        return np.array([int(x) for x in ids], dtype=np.uint64)
+    if isinstance(ids, np.ndarray):
+        arr = ids
+    else:
+        try:
+            arr = np.asarray(ids)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidIdsError(f"IDs could not be read as an integer array: {exc}") from None
+    if arr.ndim != 1:
+        raise InvalidIdsError(f"IDs must be a 1-D array, got shape {arr.shape}")
+    kind = arr.dtype.kind
+    if kind == "u":
+        return arr.astype(np.uint64, copy=False)
+    if kind == "i":
+        if arr.size and arr.min() < 0:
+            raise InvalidIdsError(f"IDs must be non-negative, got {int(arr.min())}")
+        return arr.astype(np.uint64)
+    if kind == "f":
+        if arr.size and not np.isfinite(arr).all():
+            raise InvalidIdsError("IDs must be integers; got floats including NaN or infinity")
+        raise InvalidIdsError(f"IDs must be integers, got floating-point dtype {arr.dtype}")
+    if kind == "b":
+        raise InvalidIdsError("IDs must be integers, got booleans")
+    raise InvalidIdsError(f"IDs must be integers, got dtype {arr.dtype}")
+
+
+def check_grads(grads: Any, n: int, dim: int) -> np.ndarray:
+    """Return ``grads`` as a float32 ``(n, dim)`` array of finite values, or raise.
+
+    See: book/ch03_dict_table.md
+    """
+    arr = np.asarray(grads)
+    if arr.dtype.kind != "f":
+        raise InvalidGradientsError(f"gradients must be floating point, got dtype {arr.dtype}")
+    if arr.shape != (n, dim):
+        raise InvalidGradientsError(f"gradients must have shape ({n}, {dim}) for {n} IDs, got {arr.shape}")
+    with np.errstate(over="ignore"):
+        out = arr.astype(np.float32)
+    if not np.isfinite(out).all():
+        raise InvalidGradientsError("gradients hold NaN or infinity (or overflow float32)")
+    return out
+
+
+def check_now(now: Any) -> int:
+    """Return ``now`` as an ``int`` number of seconds, or raise :class:`InvalidTimeError`.
+
+    See: book/ch03_dict_table.md
+    """
+    if not _is_int(now):
+        raise InvalidTimeError(f"now must be an integer number of seconds, got {now!r}")
+    if not 0 <= int(now) < 2**63:
+        raise InvalidTimeError(f"now must be in [0, 2**63), got {now}")
+    return int(now)
+
+
+# --------------------------------------------------------------------------- initial rows
+
+_TWO_POW_MINUS_53 = 2.0**-53
+
+
+def initial_rows(seed: int, ids: np.ndarray, dim: int, scale: float) -> np.ndarray:
+    """Initial embeddings, uniform in ``[-scale, scale)``: a pure function of ``(seed, id)``.
+
+    Column ``j`` of an ID's row comes from ``splitmix64(mix64(id, seed) + (j+1) * GOLDEN)``:
+    its top 53 bits make a float64 in ``[0, 1)`` that is scaled and rounded to float32. No
+    random generator state is involved, so any implementation (Python, NumPy, Numba) that
+    follows this recipe draws the same bits. See: book/ch03_dict_table.md
+    """
+    keys = mix64(np.asarray(ids, dtype=np.uint64).reshape(-1), seed)
+    cols = (np.arange(1, dim + 1, dtype=np.uint64) * GOLDEN_GAMMA)[None, :]
+    bits = splitmix64((keys[:, None] + cols).reshape(-1)).reshape(keys.shape[0], dim)
+    unit = (bits >> np.uint64(11)).astype(np.float64) * _TWO_POW_MINUS_53
+    return ((2.0 * unit - 1.0) * float(scale)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+@runtime_checkable
+class EmbeddingTable(Protocol):
+    """The table protocol (DESIGN.md). See: book/ch03_dict_table.md"""
+
+    config: TableConfig
+
+    def lookup(self, ids: Any, now: int, train: bool = True) -> np.ndarray:
+        """float32 ``(n, dim)`` rows; training lookups insert admitted IDs and refresh them."""
+        ...
+
+    def apply_gradients(self, ids: Any, grads: Any) -> None:
+        """Update rows through the optimizer; repeated IDs accumulate; absent IDs are ignored."""
+        ...
+
+    def expire(self, now: int) -> int:
+        """Remove rows unseen for longer than the TTL; return how many were removed."""
+        ...
+
+    def export(self, ids: Any = None) -> dict[str, np.ndarray]:
+        """The table's state (or only the given IDs' rows) as a dict of NumPy arrays."""
+        ...
+
+    def load(self, state: dict[str, np.ndarray]) -> None:
+        """Replace the whole table with an exported state."""
+        ...
+
+    def memory_bytes(self) -> int:
+        """Bytes the table's contents occupy."""
+        ...
+
+    def touched_ids(self) -> np.ndarray:
+        """Sorted uint64 keys whose entries changed since the last :meth:`pop_touched`."""
+        ...
+
+    def pop_touched(self) -> np.ndarray:
+        """Return :meth:`touched_ids` and start a new round (the delta-sync hand-off)."""
+        ...
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, key: object) -> bool: ...
+
+
+class TableBase(abc.ABC):
+    """Validation and touched-key bookkeeping shared by the tables.
+
+    Public methods check their arguments and then call the ``_``-prefixed hook that a
+    subclass writes; a hook only ever sees valid input (``ids`` uint64 1-D, ``grads`` float32
+    of the right shape, ``now`` an int). Keys whose entries change are recorded with
+    :meth:`_touch` and handed out by :meth:`pop_touched` for delta sync (chapter 10).
+
+    See: book/ch03_dict_table.md
+    """
+
+    def __init__(self, config: TableConfig) -> None:
+        if not isinstance(config, TableConfig):
+            raise TypeError(f"a table is built from a TableConfig, got {type(config).__name__}")
+        self.config = config
+        self._touched: set[int] = set()
+
+    # ---- the public protocol -------------------------------------------------------
+
+    def lookup(self, ids: Any, now: int, train: bool = True) -> np.ndarray:
+        """Rows for ``ids`` at event time ``now``; see :class:`EmbeddingTable`."""
+        keys = check_ids(ids)
+        t = check_now(now)
+        return self._lookup(keys, t, bool(train))
+
+    def apply_gradients(self, ids: Any, grads: Any) -> None:
+        """Apply one optimizer step per distinct ID from the summed gradients."""
+        keys = check_ids(ids)
+        g = check_grads(grads, keys.shape[0], self.config.dim)
+        self._apply_gradients(keys, g)
+
+    def expire(self, now: int) -> int:
+        """Remove rows unseen for longer than ``config.ttl`` seconds; return the count."""
+        t = check_now(now)
+        if self.config.ttl is None:
+            return 0
+        return self._expire(t)
+
+    def export(self, ids: Any = None) -> dict[str, np.ndarray]:
+        """All rows (or the present ones among ``ids``) as arrays, sorted by key."""
+        return self._export(None if ids is None else check_ids(ids))
+
+    def load(self, state: dict[str, np.ndarray]) -> None:
+        """Replace the table's contents; a state that does not fit raises and changes nothing."""
+        if not isinstance(state, dict):
+            raise StateMismatchError(f"state must be a dict of arrays, got {type(state).__name__}")
+        self._load(state)
+
+    def contains(self, ids: Any) -> np.ndarray:
+        """Boolean mask: which of ``ids`` have a row."""
+        keys = check_ids(ids)
+        return np.array([self._has(int(k)) for k in keys.tolist()], dtype=bool)
+
+    def __contains__(self, key: object) -> bool:
+        if not _is_int(key) or not 0 <= int(key) < 2**64:  # type: ignore[call-overload]
+            return False
+        return self._has(int(key))  # type: ignore[call-overload]
+
+    def touched_ids(self) -> np.ndarray:
+        """Sorted uint64 keys changed (inserted, updated, refreshed, removed) since the last pop."""
+        return np.array(sorted(self._touched), dtype=np.uint64)
+
+    def pop_touched(self) -> np.ndarray:
+        """Return :meth:`touched_ids` and forget them."""
+        out = self.touched_ids()
+        self._touched.clear()
+        return out
+
+    def _touch(self, key: int) -> None:
+        self._touched.add(key)
+
+    # ---- what each table writes ----------------------------------------------------
+
+    @abc.abstractmethod
+    def _lookup(self, ids: np.ndarray, now: int, train: bool) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _apply_gradients(self, ids: np.ndarray, grads: np.ndarray) -> None: ...
+
+    @abc.abstractmethod
+    def _expire(self, now: int) -> int: ...
+
+    @abc.abstractmethod
+    def _export(self, ids: np.ndarray | None) -> dict[str, np.ndarray]: ...
+
+    @abc.abstractmethod
+    def _load(self, state: dict[str, np.ndarray]) -> None: ...
+
+    @abc.abstractmethod
+    def _has(self, key: int) -> bool: ...
+
+    @abc.abstractmethod
+    def memory_bytes(self) -> int: ...
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self.config.dim}, rows={len(self)})"
+
+
+# --------------------------------------------------------------------------- row states
+
+
+ROW_STATE_KEYS = ("ids", "embeddings", "opt_state", "last_seen")
+
+
+def check_row_state(state: dict[str, np.ndarray], config: TableConfig) -> dict[str, np.ndarray]:
+    """Validate an exported row state (collisionless tables) against ``config``; return it typed.
+
+    Keys: ``ids`` uint64 (n,) strictly increasing; ``embeddings`` float32 (n, dim), finite;
+    ``opt_state`` float32 (n, state_width); ``last_seen`` int64 (n,), >= 0.
+    See: book/ch03_dict_table.md
+    """
+    missing = [k for k in ROW_STATE_KEYS if k not in state]
+    if missing:
+        raise StateMismatchError(f"state is missing {missing}; expected keys {list(ROW_STATE_KEYS)}")
+    try:
+        ids = check_ids(state["ids"])
+    except InvalidIdsError as exc:
+        raise StateMismatchError(f"state['ids']: {exc}") from None
+    n, dim, width = ids.shape[0], config.dim, config.state_width
+    emb = np.asarray(state["embeddings"])
+    opt = np.asarray(state["opt_state"])
+    seen = np.asarray(state["last_seen"])
+    if emb.dtype != np.float32 or emb.shape != (n, dim):
+        raise StateMismatchError(f"state['embeddings'] must be float32 ({n}, {dim}), got {emb.dtype} {emb.shape}")
+    if opt.dtype != np.float32 or opt.shape != (n, width):
+        raise StateMismatchError(f"state['opt_state'] must be float32 ({n}, {width}), got {opt.dtype} {opt.shape}")
+    if seen.dtype != np.int64 or seen.shape != (n,):
+        raise StateMismatchError(f"state['last_seen'] must be int64 ({n},), got {seen.dtype} {seen.shape}")
+    if n > 1 and not (ids[1:] > ids[:-1]).all():
+        raise StateMismatchError("state['ids'] must be strictly increasing (sorted, no duplicates)")
+    if not np.isfinite(emb).all() or not np.isfinite(opt).all():
+        raise StateMismatchError("state holds NaN or infinity")
+    if n and seen.min() < 0:
+        raise StateMismatchError("state['last_seen'] must be >= 0")
+    return {"ids": ids, "embeddings": emb, "opt_state": opt, "last_seen": seen}

@@ -1,0 +1,23 @@
+"""Every table implementation against the conformance suite (one line per table in IMPLS)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .checks import IMPLS, checks_for
+from .stateful import run_against_dict
+
+CASES = [pytest.param(impl, check, id=f"{impl.name}-{check.__name__[6:]}") for impl in IMPLS for check in checks_for(impl)]
+
+
+@pytest.mark.parametrize(("impl", "check"), CASES)
+def test_conformance(impl, check) -> None:
+    check(impl)
+
+
+@pytest.mark.parametrize("impl", [i for i in IMPLS if i.collisionless], ids=str)
+def test_stateful_against_dict_table(impl) -> None:
+    """At least 200 random operation programs, bit-identical to DictTable."""
+    programs = run_against_dict(impl, max_examples=200)
+    print(f"{impl.name}: {programs} Hypothesis programs compared with DictTable")
+    assert programs >= 200
