@@ -23,6 +23,7 @@ __all__ = [
     "qr_split",
     "collision_rate",
     "colliding_fraction",
+    "traffic_collision_rate",
     "expected_collision_rate",
     "expected_colliding_fraction",
     "buckets_for_collision_rate",
@@ -153,6 +154,21 @@ def colliding_fraction(ids: np.ndarray, num_buckets: int, method: str = "md5", s
     counts = np.bincount(bucket_of(uniq, num_buckets, method, seed), minlength=int(num_buckets))
     crowded = counts[counts > 1].sum()
     return float(crowded) / uniq.size
+
+
+def traffic_collision_rate(ids: np.ndarray, num_buckets: int, method: str = "md5", seed: int = 0) -> float:
+    """Fraction of *events* (lookups, with repeats) whose ID shares its bucket with another ID.
+
+    Under skewed traffic this differs from the per-ID rates: a popular ID that collides
+    spoils many lookups, a rare one few. See: book/ch02_collisions.md
+    """
+    events = _as_u64(ids)
+    if events.size == 0:
+        return 0.0
+    uniq, inverse = np.unique(events, return_inverse=True)
+    buckets = bucket_of(uniq, num_buckets, method, seed)
+    crowded = np.bincount(buckets, minlength=int(num_buckets)) > 1
+    return float(crowded[buckets][inverse].mean())
 
 
 def _check_counts(n: int, m: int) -> tuple[int, int]:
