@@ -17,3 +17,12 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--impl",
+        choices=("exercises", "solutions"),
+        default=os.environ.get("MONOLITH_REF_IMPL", "solutions"),
+        help="which implementation the exercise graders import (default: solutions, or $MONOLITH_REF_IMPL)",
+    )

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from monolith_ref.optim import SGD
+from solutions.ex03_ttl_table import TTLDictTable
 from monolith_ref.tables import (
     DictTable,
     HashedTable,
@@ -47,6 +48,7 @@ def fixed_config(config: TableConfig) -> TableConfig:
 
 IMPLS: list[TableImpl] = [
     TableImpl("DictTable", DictTable),
+    TableImpl("TTLDictTable-solution-3.1", TTLDictTable),
     TableImpl("HashedTable", lambda c: HashedTable(fixed_config(c), num_rows=64), collisionless=False),
     TableImpl(
         "QRHashedTable",

@@ -1,0 +1,31 @@
+"""Grader for Exercise 3.1: ``TTLDictTable``, graded by the table conformance suite."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.checks import ALL_CHECKS, COLLISIONLESS_CHECKS, TableImpl
+from conformance.stateful import run_against_dict
+
+pytestmark = pytest.mark.exercise("3.1", title="A TTL dict table")
+
+CHECKS = ALL_CHECKS + COLLISIONLESS_CHECKS
+
+
+@pytest.fixture
+def impl(load) -> TableImpl:
+    cls = load("ex03_ttl_table").TTLDictTable
+    for name in ("_lookup", "_apply_gradients", "_expire"):
+        assert name in vars(cls), f"TTLDictTable must define its own {name}"
+    return TableImpl("TTLDictTable", cls)
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__[6:])
+def test_conformance(impl, check) -> None:
+    check(impl)
+
+
+@pytest.mark.points(5)
+def test_random_programs_match_dict_table(impl) -> None:
+    assert run_against_dict(impl, max_examples=100) >= 100
