@@ -18,6 +18,8 @@ __all__ = [
     "GOLDEN_GAMMA",
     "splitmix64",
     "mix64",
+    "mix64_int",
+    "unit_float",
     "md5_hash64",
     "bucket_of",
     "qr_split",
@@ -73,6 +75,30 @@ def mix64(ids: np.ndarray | int, seed: int = 0) -> np.ndarray:
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
     offset = np.uint64(((int(seed) + 1) * int(GOLDEN_GAMMA)) % 2**64)
     return splitmix64(_as_u64(ids) + offset)
+
+
+_MASK = 2**64 - 1
+
+
+def mix64_int(key: int, seed: int = 0) -> int:
+    """:func:`mix64` for one Python int, in pure Python (no array round trip).
+
+    The cuckoo table hashes one key at a time; building a NumPy array per key would cost
+    more than the hash. ``mix64_int(k, s) == int(mix64(k, s)[0])`` for every key and seed.
+    See: book/ch04_cuckoo.md
+    """
+    z = (key + (seed + 1) * int(GOLDEN_GAMMA)) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def unit_float(key: int, seed: int = 0) -> float:
+    """A float in ``[0, 1)`` from the top 53 bits of ``mix64_int(key, seed)``: a seeded draw.
+
+    See: book/ch05_filters.md
+    """
+    return (mix64_int(key, seed) >> 11) * 2.0**-53
 
 
 def md5_hash64(ids: np.ndarray | int) -> np.ndarray:

@@ -16,11 +16,15 @@ from .base import (
     TableError,
     initial_rows,
 )
+from .cuckoo_table import CuckooInsertError, CuckooMap, CuckooTable
 from .dict_table import DictTable, Entry
 from .hashed_table import HashedTable, QRHashedTable
 
 __all__ = [
     "AdmissionFilter",
+    "CuckooInsertError",
+    "CuckooMap",
+    "CuckooTable",
     "DictTable",
     "EmbeddingTable",
     "Entry",

@@ -76,14 +76,23 @@ class StateMismatchError(TableError, ValueError):
 
 @runtime_checkable
 class AdmissionFilter(Protocol):
-    """Decides when an unseen ID earns a row (paper section 2.1). Chapter 5 implements it."""
+    """Decides when an unseen ID earns a row (paper section 2.1). See: book/ch05_filters.md
 
-    def admit(self, key: int) -> bool:
-        """Record one occurrence of ``key``; return True if it is admitted now."""
+    A table calls :meth:`admit` once per training occurrence of an ID it has no row for,
+    in batch order, and :meth:`forget` once the ID has a row. Implementations live in
+    :mod:`monolith_ref.filters`.
+    """
+
+    def admit(self, key: int, now: int) -> bool:
+        """Record one occurrence of ``key`` at ``now``; return True if it is admitted now."""
         ...
 
     def forget(self, key: int) -> None:
-        """Drop what the filter holds about ``key`` (it was admitted or expired)."""
+        """Drop what the filter holds about ``key`` (it now has a row)."""
+        ...
+
+    def expire(self, now: int, ttl: int) -> int:
+        """Drop state about IDs unseen for longer than ``ttl``; return how many were dropped."""
         ...
 
     def export(self) -> dict[str, np.ndarray]:
@@ -91,7 +100,7 @@ class AdmissionFilter(Protocol):
         ...
 
     def load(self, state: dict[str, np.ndarray]) -> None:
-        """Replace the filter's state with an exported one."""
+        """Replace the filter's state with an exported one (validated; raises ValueError)."""
         ...
 
     def memory_bytes(self) -> int:

@@ -15,6 +15,7 @@ See: book/ch03_dict_table.md
 from __future__ import annotations
 
 import sys
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,8 +47,12 @@ class DictTable(TableBase):
 
     def __init__(self, config: TableConfig) -> None:
         super().__init__(config)
-        self._entries: dict[int, Entry] = {}
+        self._entries: MutableMapping[int, Entry] = self._new_map()
         self._filter = None if config.filter is None else config.filter.build(config.seed)
+
+    def _new_map(self) -> MutableMapping[int, Entry]:
+        """The ID -> entry map. A Python dict here; chapter 4 swaps in a cuckoo hash map."""
+        return {}
 
     # ---- lookup: insert on miss (training only) ------------------------------------
 
@@ -64,7 +69,7 @@ class DictTable(TableBase):
             if entry is None:
                 if not train:
                     continue  # serving never inserts: an unknown ID reads zeros
-                if self._filter is not None and not self._filter.admit(key):
+                if self._filter is not None and not self._filter.admit(key, now):
                     continue  # not admitted yet: zeros, and no row
                 entry = self._new_entry(key, now)
                 self._entries[key] = entry
@@ -102,6 +107,8 @@ class DictTable(TableBase):
         for key in stale:
             del self._entries[key]
             self._touch(key)
+        if self._filter is not None:
+            self._filter.expire(now, ttl)  # forget pending IDs that went quiet, too
         return len(stale)
 
     # ---- export / load -------------------------------------------------------------
@@ -113,22 +120,29 @@ class DictTable(TableBase):
             keys = sorted({k for k in ids.tolist() if k in self._entries})
         cfg = self.config
         entries = [self._entries[k] for k in keys]
-        return {
+        state = {
             "ids": np.array(keys, dtype=np.uint64),
             "embeddings": np.array([e.embedding for e in entries], dtype=np.float32).reshape(len(keys), cfg.dim),
             "opt_state": np.array([e.opt_state for e in entries], dtype=np.float32).reshape(len(keys), cfg.state_width),
             "last_seen": np.array([e.last_seen for e in entries], dtype=np.int64),
         }
+        if ids is None and self._filter is not None:
+            state.update({f"filter/{k}": v for k, v in self._filter.export().items()})
+        return state
 
     def _load(self, state: dict[str, np.ndarray]) -> None:
         rows = check_row_state(state, self.config)
-        entries = {
-            int(k): Entry(embedding=e.copy(), opt_state=o.copy(), last_seen=int(t))
-            for k, e, o, t in zip(rows["ids"].tolist(), rows["embeddings"], rows["opt_state"], rows["last_seen"])
-        }
+        new_filter = None
+        if self.config.filter is not None:  # validate the filter's part before changing anything
+            new_filter = self.config.filter.build(self.config.seed)
+            new_filter.load({k[len("filter/"):]: v for k, v in state.items() if k.startswith("filter/")})
+        entries = self._new_map()
+        for k, e, o, t in zip(rows["ids"].tolist(), rows["embeddings"], rows["opt_state"], rows["last_seen"]):
+            entries[int(k)] = Entry(embedding=e.copy(), opt_state=o.copy(), last_seen=int(t))
         for key in set(self._entries) | set(entries):
             self._touch(key)
         self._entries = entries
+        self._filter = new_filter
 
     # ---- size ----------------------------------------------------------------------
 
@@ -139,10 +153,16 @@ class DictTable(TableBase):
         return len(self._entries)
 
     def memory_bytes(self) -> int:
-        """Bytes of the dict, its keys, and every entry's objects and arrays (CPython sizes)."""
-        total = sys.getsizeof(self._entries)
+        """Bytes of the map, its keys, every entry's objects and arrays, and the filter."""
+        total = self._map_bytes()
         for key, entry in self._entries.items():
             total += sys.getsizeof(key) + sys.getsizeof(entry) + sys.getsizeof(entry.__dict__)
             total += sys.getsizeof(entry.embedding) + sys.getsizeof(entry.opt_state)
             total += sys.getsizeof(entry.last_seen)
+        if self._filter is not None:
+            total += self._filter.memory_bytes()
         return total
+
+    def _map_bytes(self) -> int:
+        """Bytes of the ID -> entry map's own structure (CPython's size of the dict)."""
+        return sys.getsizeof(self._entries)

@@ -19,6 +19,7 @@ import pytest
 from monolith_ref.optim import SGD
 from solutions.ex03_ttl_table import TTLDictTable
 from monolith_ref.tables import (
+    CuckooTable,
     DictTable,
     HashedTable,
     QRHashedTable,
@@ -49,6 +50,8 @@ def fixed_config(config: TableConfig) -> TableConfig:
 IMPLS: list[TableImpl] = [
     TableImpl("DictTable", DictTable),
     TableImpl("TTLDictTable-solution-3.1", TTLDictTable),
+    TableImpl("CuckooTable", CuckooTable),
+    TableImpl("CuckooTable-tiny", lambda c: CuckooTable(c, capacity=1, max_kicks=4)),  # rehashes a lot
     TableImpl("HashedTable", lambda c: HashedTable(fixed_config(c), num_rows=64), collisionless=False),
     TableImpl(
         "QRHashedTable",

@@ -13,6 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
+from monolith_ref.filters import CountMinFilter, OccurrenceFilter, ProbabilisticFilter
 from monolith_ref.optim import SGD
 from monolith_ref.tables import DictTable, TableConfig
 
@@ -20,6 +21,15 @@ from .checks import TableImpl
 
 POOL = [0, 1, 2, 3, 5, 8, 13, 21, 2**32 + 1, 2**63, 2**64 - 1]
 STATEFUL_CONFIG = TableConfig(dim=3, seed=11, ttl=100, optimizer=SGD(lr=0.25))
+
+#: Filters every collisionless table is compared under (None: admit at once).
+FILTERS = {
+    "no-filter": None,
+    "occurrence-3": OccurrenceFilter(threshold=3),
+    "count-min-2": CountMinFilter(threshold=2, width=8, depth=2),  # tiny: shared counters
+    "probabilistic-equal-3": ProbabilisticFilter(threshold=3, mode="equal"),
+    "probabilistic-proportional-2": ProbabilisticFilter(threshold=2, mode="proportional"),
+}
 
 ids_strategy = st.lists(st.sampled_from(POOL), min_size=0, max_size=8)
 
@@ -74,7 +84,8 @@ def state_machine_for(impl: TableImpl, config: TableConfig = STATEFUL_CONFIG) ->
         def same_contents(self) -> None:
             assert len(self.table) == len(self.oracle)
             mine, theirs = self.table.export(), self.oracle.export()
-            for key in ("ids", "embeddings", "opt_state", "last_seen"):
+            assert mine.keys() == theirs.keys()
+            for key in mine:
                 assert mine[key].dtype == theirs[key].dtype, key
                 assert np.array_equal(mine[key], theirs[key]), key
 
@@ -82,8 +93,9 @@ def state_machine_for(impl: TableImpl, config: TableConfig = STATEFUL_CONFIG) ->
     return TableVsDict
 
 
-def run_against_dict(impl: TableImpl, max_examples: int = 200, steps: int = 40) -> int:
+def run_against_dict(impl: TableImpl, max_examples: int = 200, steps: int = 40,
+                     config: TableConfig = STATEFUL_CONFIG) -> int:
     """Run the comparison as a test with ``max_examples`` random programs; return how many ran."""
-    machine = state_machine_for(impl)
+    machine = state_machine_for(impl, config)
     run_state_machine_as_test(machine, settings=settings(max_examples=max_examples, stateful_step_count=steps))
     return machine.programs_run

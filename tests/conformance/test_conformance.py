@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from dataclasses import replace
+
 from .checks import IMPLS, checks_for
-from .stateful import run_against_dict
+from .stateful import FILTERS, STATEFUL_CONFIG, run_against_dict
 
 CASES = [pytest.param(impl, check, id=f"{impl.name}-{check.__name__[6:]}") for impl in IMPLS for check in checks_for(impl)]
 
@@ -21,3 +23,13 @@ def test_stateful_against_dict_table(impl) -> None:
     programs = run_against_dict(impl, max_examples=200)
     print(f"{impl.name}: {programs} Hypothesis programs compared with DictTable")
     assert programs >= 200
+
+
+FILTERED = [(impl, name) for impl in IMPLS if impl.name.startswith("Cuckoo") for name in FILTERS if FILTERS[name]]
+
+
+@pytest.mark.parametrize(("impl", "filter_name"), FILTERED, ids=[f"{i.name}-{f}" for i, f in FILTERED])
+def test_stateful_with_filters_against_dict_table(impl, filter_name) -> None:
+    """With an admission filter, the table still matches DictTable with the same filter."""
+    config = replace(STATEFUL_CONFIG, filter=FILTERS[filter_name])
+    assert run_against_dict(impl, max_examples=100, config=config) >= 100
