@@ -111,6 +111,27 @@ class DictTable(TableBase):
             self._filter.expire(now, ttl)  # forget pending IDs that went quiet, too
         return len(stale)
 
+    # ---- an extension: evict down to a capacity (not in the paper) -----------------
+
+    def evict_lru(self, max_rows: int) -> int:
+        """Remove the least recently seen rows until at most ``max_rows`` remain.
+
+        Ties on last-seen time go by smaller ID first. Monolith expires by time only; a
+        capacity bound with least-recently-used eviction is what TFRA and TorchRec offer, and
+        it keeps memory bounded even under a burst of new IDs. Returns how many were removed.
+        See: book/ch05_filters.md
+        """
+        if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 0:
+            raise ValueError(f"max_rows must be an integer >= 0, got {max_rows!r}")
+        excess = len(self._entries) - int(max_rows)
+        if excess <= 0:
+            return 0
+        oldest = sorted(self._entries.items(), key=lambda item: (item[1].last_seen, item[0]))[:excess]
+        for key, _ in oldest:
+            del self._entries[key]
+            self._touch(key)
+        return excess
+
     # ---- export / load -------------------------------------------------------------
 
     def _export(self, ids: np.ndarray | None) -> dict[str, np.ndarray]:

@@ -105,3 +105,20 @@ def test_md5_table_rows_match_bucket_of() -> None:
     table = HashedTable(TableConfig(dim=2), num_rows=10)
     ids = np.array([3, 99, 2**50], dtype=np.uint64)
     assert np.array_equal(table.rows_of(ids), bucket_of(ids, 10, "md5"))
+
+
+def test_evict_lru_keeps_the_most_recently_seen_rows() -> None:
+    from monolith_ref.tables import CuckooTable
+
+    for cls in (DictTable, CuckooTable):
+        table = cls(TableConfig(dim=2))
+        table.lookup([1, 2, 3], now=0)
+        table.lookup([4], now=5)
+        table.lookup([1], now=9)
+        table.pop_touched()
+        assert table.evict_lru(2) == 2
+        assert sorted(int(k) for k in table.export()["ids"]) == [1, 4]
+        assert table.pop_touched().tolist() == [2, 3]
+        assert table.evict_lru(5) == 0
+        with pytest.raises(ValueError, match="max_rows"):
+            table.evict_lru(-1)

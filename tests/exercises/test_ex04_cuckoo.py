@@ -1,0 +1,84 @@
+"""Grader for Exercise 4.1: cuckoo insertion with kick-outs."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+import pytest
+
+from conformance.checks import ALL_CHECKS, COLLISIONLESS_CHECKS, TableImpl
+from conformance.stateful import run_against_dict
+from monolith_ref.tables import CuckooInsertError, CuckooTable
+
+pytestmark = pytest.mark.exercise("4.1", title="Cuckoo insertion with kick-outs")
+
+
+@pytest.fixture
+def map_cls(load):
+    cls = load("ex04_cuckoo").CuckooMapExercise
+    assert "_place" in vars(cls), "CuckooMapExercise must define its own _place"
+    return cls
+
+
+@pytest.fixture
+def impl(map_cls) -> TableImpl:
+    class ExerciseCuckooTable(CuckooTable):
+        def _new_map(self):
+            return map_cls(seed=self.config.seed, **self._map_args)
+
+    return TableImpl("CuckooTable(exercise map)", lambda c: ExerciseCuckooTable(c, capacity=2, max_kicks=6))
+
+
+def colliding(m, count: int, start: int) -> list[int]:
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    key = start
+    while True:
+        pair = (m.slot(key, 0), m.slot(key, 1))
+        groups[pair].append(key)
+        if len(groups[pair]) == count:
+            return groups[pair]
+        key += 1
+
+
+@pytest.mark.points(2)
+def test_insert_and_read_back_many_keys(map_cls) -> None:
+    m = map_cls(capacity=4, seed=0)
+    rng = random.Random(0)
+    keys = [rng.getrandbits(64) for _ in range(3000)]
+    for i, k in enumerate(keys):
+        m[k] = i
+    assert len(m) == len(set(keys)) and all(m[k] == i for i, k in enumerate(keys))
+    assert m.longest_chain >= 1, "some insert must have kicked a key out"
+
+
+@pytest.mark.points(2)
+def test_adversarial_keys_lose_nothing(map_cls) -> None:
+    m = map_cls(capacity=8, seed=3, max_kicks=8, max_load=1.0)
+    keys = colliding(m, 3, 0) + colliding(m, 3, 10_000)
+    for k in keys:
+        m[k] = -k
+    assert m.rehashes >= 1
+    assert sorted(m) == sorted(keys) and all(m[k] == -k for k in keys)
+
+
+@pytest.mark.points(2)
+def test_failed_chain_is_undone_when_rehash_is_off(map_cls) -> None:
+    m = map_cls(capacity=8, seed=1, auto_rehash=False, max_load=1.0)
+    a, b, c = colliding(m, 3, 0)
+    m[a], m[b] = 1, 2
+    before = m.slots()
+    with pytest.raises(CuckooInsertError):
+        m[c] = 3
+    assert m.slots() == before and len(m) == 2
+
+
+@pytest.mark.points(1)
+@pytest.mark.parametrize("check", ALL_CHECKS + COLLISIONLESS_CHECKS, ids=lambda c: c.__name__[6:])
+def test_table_conformance(impl, check) -> None:
+    check(impl)
+
+
+@pytest.mark.points(4)
+def test_random_programs_match_dict_table(impl) -> None:
+    assert run_against_dict(impl, max_examples=60) >= 60
