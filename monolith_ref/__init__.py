@@ -6,7 +6,7 @@ table protocol and the pure-Python collisionless table (chapter 3), and what fol
 See: book/preface.md
 """
 
-from . import hashing, optim, tables
+from . import data, filters, hashing, optim, tables
 from .optim import SGD
 from .tables import DictTable, EmbeddingTable, HashedTable, QRHashedTable, TableConfig
 
@@ -20,6 +20,8 @@ __all__ = [
     "SGD",
     "TableConfig",
     "__version__",
+    "data",
+    "filters",
     "hashing",
     "optim",
     "tables",

@@ -28,7 +28,7 @@ from ..hashing import mix64_int
 from .base import TableConfig
 from .dict_table import DictTable, Entry
 
-__all__ = ["CuckooMap", "CuckooTable", "CuckooInsertError", "Move"]
+__all__ = ["CuckooMap", "CuckooTable", "CuckooInsertError", "Move", "colliding_keys"]
 
 V = TypeVar("V")
 
@@ -229,6 +229,26 @@ class CuckooMap(MutableMapping[int, V], Generic[V]):
         """Bytes of the slot arrays and the keys stored in them (CPython sizes)."""
         total = sum(sys.getsizeof(t) for t in self._keys) + sum(sys.getsizeof(t) for t in self._values)
         return total + sum(sys.getsizeof(k) for k in self)
+
+
+def colliding_keys(m: CuckooMap, count: int, start: int = 0) -> list[int]:
+    """The first ``count`` keys from ``start`` up that share *both* their slots in ``m``.
+
+    ``count`` such keys have only two homes between them, so for ``count >= 3`` no placement
+    exists under the current hash functions: inserting them forces a rehash. This is the
+    adversarial input of chapter 4, found by brute-force search over the seeded hashes.
+    See: book/ch04_cuckoo.md
+    """
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    groups: dict[tuple[int, int], list[int]] = {}
+    key = start
+    while True:
+        group = groups.setdefault((m.slot(key, 0), m.slot(key, 1)), [])
+        group.append(key)
+        if len(group) == count:
+            return group
+        key += 1
 
 
 class CuckooTable(DictTable):

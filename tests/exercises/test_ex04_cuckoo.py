@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
-
 import pytest
 
 from conformance.checks import ALL_CHECKS, COLLISIONLESS_CHECKS, TableImpl
 from conformance.stateful import run_against_dict
 from monolith_ref.tables import CuckooInsertError, CuckooTable
+from monolith_ref.tables.cuckoo_table import colliding_keys as colliding
 
 pytestmark = pytest.mark.exercise("4.1", title="Cuckoo insertion with kick-outs")
 
@@ -28,17 +27,6 @@ def impl(map_cls) -> TableImpl:
             return map_cls(seed=self.config.seed, **self._map_args)
 
     return TableImpl("CuckooTable(exercise map)", lambda c: ExerciseCuckooTable(c, capacity=2, max_kicks=6))
-
-
-def colliding(m, count: int, start: int) -> list[int]:
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    key = start
-    while True:
-        pair = (m.slot(key, 0), m.slot(key, 1))
-        groups[pair].append(key)
-        if len(groups[pair]) == count:
-            return groups[pair]
-        key += 1
 
 
 @pytest.mark.points(2)

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections import defaultdict
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from monolith_ref.tables import CuckooInsertError, CuckooMap, CuckooTable, DictTable, TableConfig
-
-
-def colliding_keys(m: CuckooMap, count: int, start: int = 0) -> list[int]:
-    """``count`` keys that share both their T0 slot and their T1 slot under ``m``'s seeds."""
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    key = start
-    while True:
-        pair = (m.slot(key, 0), m.slot(key, 1))
-        groups[pair].append(key)
-        if len(groups[pair]) == count:
-            return groups[pair]
-        key += 1
+from monolith_ref.tables.cuckoo_table import colliding_keys
 
 
 def test_basic_mapping_behaviour() -> None:
