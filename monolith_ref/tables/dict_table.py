@@ -59,7 +59,7 @@ class DictTable(TableBase):
     def _new_entry(self, key: int, now: int) -> Entry:
         """A fresh row for ``key``: initial values depend only on (seed, key)."""
         cfg = self.config
-        row = initial_rows(cfg.seed, np.array([key], dtype=np.uint64), cfg.dim, cfg.init_scale)[0]
+        row = initial_rows(cfg.seed, np.array([key], dtype=np.uint64), cfg.dim, cfg.init_scale)[0].copy()
         return Entry(embedding=row, opt_state=cfg.optimizer.initial_state(cfg.dim), last_seen=now)
 
     def _lookup(self, ids: np.ndarray, now: int, train: bool) -> np.ndarray:

@@ -94,11 +94,12 @@ def test_qr_table_sums_its_two_parts() -> None:
     assert np.array_equal(table.lookup([1], 0), table.lookup([1 + 8 * 5], 0))
 
 
-def test_dict_table_memory_is_accounted_per_row() -> None:
-    table = DictTable(TableConfig(dim=8))
+@pytest.mark.parametrize("dim", [8, 256])
+def test_dict_table_memory_is_accounted_per_row(dim) -> None:
+    table = DictTable(TableConfig(dim=dim))
     table.lookup(list(range(100)), now=0)
     per_row = table.memory_bytes() / 100
-    assert 8 * 4 < per_row < 2000
+    assert dim * 4 < per_row < dim * 4 + 2000, "each row owns its embedding's bytes"
 
 
 def test_md5_table_rows_match_bucket_of() -> None:
