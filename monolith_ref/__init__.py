@@ -7,12 +7,14 @@ See: book/preface.md
 """
 
 from . import data, filters, hashing, optim, tables
-from .optim import SGD
+from .optim import FTRL, SGD, Adagrad
 from .tables import DictTable, EmbeddingTable, HashedTable, QRHashedTable, TableConfig
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Adagrad",
+    "FTRL",
     "DictTable",
     "EmbeddingTable",
     "HashedTable",

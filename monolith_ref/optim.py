@@ -7,7 +7,8 @@ that state starts as, and how one step updates rows in place. Steps are elementw
 arithmetic, so updating rows one at a time or as a batch gives bit-identical results: that is
 what lets the pure-Python table serve as the oracle for the fast ones.
 
-This release has SGD; Adagrad and FTRL join in chapter 6.
+Three optimizers, as in Monolith: SGD; Adagrad (Monolith's default for embedding vectors, with
+an initial accumulator of 1.0); FTRL-Proximal (its default for bias-like features).
 See: book/ch03_dict_table.md
 """
 
@@ -19,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["SparseOptimizer", "SGD"]
+__all__ = ["SparseOptimizer", "SGD", "Adagrad", "FTRL"]
 
 
 @runtime_checkable
@@ -63,3 +64,91 @@ class SGD:
 
     def step(self, rows: np.ndarray, state: np.ndarray, grads: np.ndarray) -> None:
         rows -= np.float32(self.lr) * grads
+
+
+def _finite_positive(name: str, value: float, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Adagrad:
+    """Adagrad: ``acc += g*g; row -= lr * g / (sqrt(acc) + eps)``; state = the accumulator.
+
+    Matches ``torch.optim.Adagrad`` (no learning-rate decay, no weight decay) on rows that
+    receive gradients. Monolith's default for embeddings is ``initial_accumulator=1.0``.
+    See: book/ch06_numba.md
+    """
+
+    lr: float = 0.01
+    initial_accumulator: float = 1.0
+    eps: float = 1e-10
+    name: str = "adagrad"
+
+    def __post_init__(self) -> None:
+        _finite_positive("Adagrad learning rate", self.lr)
+        _finite_positive("Adagrad initial_accumulator", self.initial_accumulator, allow_zero=True)
+        _finite_positive("Adagrad eps", self.eps, allow_zero=True)
+
+    def state_width(self, dim: int) -> int:
+        return dim
+
+    def initial_state(self, dim: int) -> np.ndarray:
+        return np.full(dim, self.initial_accumulator, dtype=np.float32)
+
+    def step(self, rows: np.ndarray, state: np.ndarray, grads: np.ndarray) -> None:
+        state += grads * grads
+        rows -= np.float32(self.lr) * (grads / (np.sqrt(state) + np.float32(self.eps)))
+
+
+@dataclass(frozen=True)
+class FTRL:
+    """FTRL-Proximal (McMahan et al., "Ad Click Prediction: a View from the Trenches", KDD 2013).
+
+    Per coordinate, with state ``z`` and ``n`` (so the state is ``2 * dim`` wide)::
+
+        sigma = (sqrt(n + g*g) - sqrt(n)) / alpha
+        z += g - sigma * w;  n += g*g
+        w = 0                                                  if |z| <= l1
+        w = -(z - sign(z) * l1) / ((beta + sqrt(n)) / alpha + l2)   otherwise
+
+    The L1 term drives rarely useful weights to exactly zero, which is why it suits sparse
+    bias-like features. Monolith's bias default: ``initial_accumulator=1e-6``, ``beta=1.0``.
+    See: book/ch06_numba.md
+    """
+
+    alpha: float = 0.05
+    beta: float = 1.0
+    l1: float = 0.0
+    l2: float = 0.0
+    initial_accumulator: float = 1e-6
+    name: str = "ftrl"
+
+    def __post_init__(self) -> None:
+        _finite_positive("FTRL alpha", self.alpha)
+        _finite_positive("FTRL beta", self.beta, allow_zero=True)
+        _finite_positive("FTRL l1", self.l1, allow_zero=True)
+        _finite_positive("FTRL l2", self.l2, allow_zero=True)
+        _finite_positive("FTRL initial_accumulator", self.initial_accumulator, allow_zero=True)
+
+    def state_width(self, dim: int) -> int:
+        return 2 * dim
+
+    def initial_state(self, dim: int) -> np.ndarray:
+        state = np.zeros(2 * dim, dtype=np.float32)
+        state[dim:] = self.initial_accumulator
+        return state
+
+    def step(self, rows: np.ndarray, state: np.ndarray, grads: np.ndarray) -> None:
+        dim = rows.shape[-1]
+        z, n = state[..., :dim], state[..., dim:]
+        alpha, beta = np.float32(self.alpha), np.float32(self.beta)
+        l1, l2 = np.float32(self.l1), np.float32(self.l2)
+        n_new = n + grads * grads
+        sigma = (np.sqrt(n_new) - np.sqrt(n)) / alpha
+        z += grads - sigma * rows
+        n[...] = n_new
+        shrunk = -(z - np.sign(z) * l1) / ((beta + np.sqrt(n)) / alpha + l2)
+        rows[...] = np.where(np.abs(z) <= l1, np.float32(0.0), shrunk)

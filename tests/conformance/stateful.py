@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from monolith_ref.filters import CountMinFilter, OccurrenceFilter, ProbabilisticFilter
-from monolith_ref.optim import SGD
+from monolith_ref.optim import FTRL, SGD, Adagrad
 from monolith_ref.tables import DictTable, TableConfig
 
 from .checks import TableImpl
@@ -29,6 +29,12 @@ FILTERS = {
     "count-min-2": CountMinFilter(threshold=2, width=8, depth=2),  # tiny: shared counters
     "probabilistic-equal-3": ProbabilisticFilter(threshold=3, mode="equal"),
     "probabilistic-proportional-2": ProbabilisticFilter(threshold=2, mode="proportional"),
+}
+
+#: Optimizers every collisionless table is compared under (state must match bit for bit).
+OPTIMIZERS = {
+    "adagrad": Adagrad(lr=0.3, initial_accumulator=0.5),
+    "ftrl": FTRL(alpha=0.2, beta=1.0, l1=0.05, l2=0.01),
 }
 
 ids_strategy = st.lists(st.sampled_from(POOL), min_size=0, max_size=8)

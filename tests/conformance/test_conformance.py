@@ -7,7 +7,7 @@ import pytest
 from dataclasses import replace
 
 from .checks import IMPLS, checks_for
-from .stateful import FILTERS, STATEFUL_CONFIG, run_against_dict
+from .stateful import FILTERS, OPTIMIZERS, STATEFUL_CONFIG, run_against_dict
 
 CASES = [pytest.param(impl, check, id=f"{impl.name}-{check.__name__[6:]}") for impl in IMPLS for check in checks_for(impl)]
 
@@ -33,3 +33,13 @@ def test_stateful_with_filters_against_dict_table(impl, filter_name) -> None:
     """With an admission filter, the table still matches DictTable with the same filter."""
     config = replace(STATEFUL_CONFIG, filter=FILTERS[filter_name])
     assert run_against_dict(impl, max_examples=100, config=config) >= 100
+
+
+OPTIMIZED = [(impl, name) for impl in IMPLS if impl.collisionless and impl.name != "DictTable" for name in OPTIMIZERS]
+
+
+@pytest.mark.parametrize(("impl", "opt_name"), OPTIMIZED, ids=[f"{i.name}-{o}" for i, o in OPTIMIZED])
+def test_stateful_with_optimizers_against_dict_table(impl, opt_name) -> None:
+    """Optimizer state lives with the row: it must match DictTable's bit for bit too."""
+    config = replace(STATEFUL_CONFIG, optimizer=OPTIMIZERS[opt_name])
+    assert run_against_dict(impl, max_examples=60, config=config) >= 60
