@@ -19,6 +19,7 @@ from .base import (
 from .cuckoo_table import CuckooInsertError, CuckooMap, CuckooTable
 from .dict_table import DictTable, Entry
 from .hashed_table import HashedTable, QRHashedTable
+from .numba_table import NumbaTable
 
 __all__ = [
     "AdmissionFilter",
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidGradientsError",
     "InvalidIdsError",
     "InvalidTimeError",
+    "NumbaTable",
     "QRHashedTable",
     "StateMismatchError",
     "TableBase",

@@ -25,7 +25,7 @@ def test_stateful_against_dict_table(impl) -> None:
     assert programs >= 200
 
 
-FILTERED = [(impl, name) for impl in IMPLS if impl.name.startswith("Cuckoo") for name in FILTERS if FILTERS[name]]
+FILTERED = [(impl, name) for impl in IMPLS if impl.name.startswith(("Cuckoo", "Numba")) for name in FILTERS if FILTERS[name]]
 
 
 @pytest.mark.parametrize(("impl", "filter_name"), FILTERED, ids=[f"{i.name}-{f}" for i, f in FILTERED])
