@@ -20,6 +20,7 @@ from .cuckoo_table import CuckooInsertError, CuckooMap, CuckooTable
 from .dict_table import DictTable, Entry
 from .hashed_table import HashedTable, QRHashedTable
 from .numba_table import NumbaTable
+from .sharded_table import ShardedTable
 
 __all__ = [
     "AdmissionFilter",
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidTimeError",
     "NumbaTable",
     "QRHashedTable",
+    "ShardedTable",
     "StateMismatchError",
     "TableBase",
     "TableConfig",

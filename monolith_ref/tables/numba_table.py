@@ -50,25 +50,25 @@ _SGD, _ADAGRAD, _FTRL = 0, 1, 2
 # =========================================================================== hashing
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _splitmix(z: np.uint64) -> np.uint64:
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _offset(seed: np.uint64) -> np.uint64:
     """``(seed + 1) * GOLDEN`` modulo 2**64, as :func:`monolith_ref.hashing.mix64` uses."""
     return (seed + np.uint64(1)) * _G
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _bucket(key: np.uint64, offset: np.uint64, mask: np.uint64) -> np.int64:
     return np.int64(_splitmix(key + offset) & mask)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _init_row(seed_offset: np.uint64, key: np.uint64, scale: float, out: np.ndarray) -> None:
     """The initial row of ``key``: :func:`monolith_ref.tables.initial_rows`, one row."""
     h = _splitmix(key + seed_offset)
@@ -81,7 +81,7 @@ def _init_row(seed_offset: np.uint64, key: np.uint64, scale: float, out: np.ndar
 # =========================================================================== the index
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _find(bkeys, brows, off0, off1, mask, key) -> np.int64:
     b = _bucket(key, off0, mask)
     for s in range(SLOTS):
@@ -94,13 +94,13 @@ def _find(bkeys, brows, off0, off1, mask, key) -> np.int64:
     return _EMPTY
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _find_many(bkeys, brows, off0, off1, mask, ids, out) -> None:
     for i in range(ids.shape[0]):
         out[i] = _find(bkeys, brows, off0, off1, mask, ids[i])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _index_insert(bkeys, brows, off0, off1, mask, key, row, max_kicks) -> bool:
     """Put ``key -> row`` in a free slot of one of its buckets, kicking residents on if
     both are full. On failure the index is left as it was and False is returned."""
@@ -139,7 +139,7 @@ def _index_insert(bkeys, brows, off0, off1, mask, key, row, max_kicks) -> bool:
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _index_delete(bkeys, brows, off0, off1, mask, key) -> None:
     for b in (_bucket(key, off0, mask), _bucket(key, off1, mask)):
         for s in range(SLOTS):
@@ -148,7 +148,7 @@ def _index_delete(bkeys, brows, off0, off1, mask, key) -> None:
                 return
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _index_rebuild(bkeys, brows, off0, off1, mask, row_key, live, top, max_kicks) -> bool:
     """Insert every live row into an empty index (in row order); False if one fails."""
     brows[:] = _EMPTY
@@ -162,7 +162,7 @@ def _index_rebuild(bkeys, brows, off0, off1, mask, row_key, live, top, max_kicks
 # =========================================================================== rows
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _new_row(key, now, seed_offset, scale, opt_init, emb, opt, seen, row_key, live, touched, free, state):
     """Take a row for ``key`` from the free list (or the unused top); -1 if none is left.
     ``state`` holds [n_free, top, n_live]."""
@@ -184,7 +184,7 @@ def _new_row(key, now, seed_offset, scale, opt_init, emb, opt, seen, row_key, li
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lookup_train(ids, now, start, insert, out, rows, bkeys, brows, off0, off1, mask, max_kicks,
                   seed_offset, scale, opt_init, emb, opt, seen, row_key, live, touched, free, state):
     """Training lookups from position ``start``: refresh hits; insert misses if ``insert``
@@ -216,7 +216,7 @@ def _lookup_train(ids, now, start, insert, out, rows, bkeys, brows, off0, off1, 
     return _OK, ids.shape[0]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gather(rows, emb, out) -> None:
     for i in range(rows.shape[0]):
         r = rows[i]
@@ -226,7 +226,7 @@ def _gather(rows, emb, out) -> None:
             out[i, :] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _step(code, params, w, st, g) -> None:
     """One optimizer step on one row, exactly as :mod:`monolith_ref.optim` computes it."""
     dim = w.shape[0]
@@ -254,7 +254,7 @@ def _step(code, params, w, st, g) -> None:
             w[j] = zero if abs(z) <= l1 else shrunk
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _apply(rows, grads, code, params, emb, opt, touched, stamp, slot, batch_id) -> None:
     """Sum each present row's gradients in batch order, then one optimizer step per row."""
     n, dim = grads.shape
@@ -281,7 +281,7 @@ def _apply(rows, grads, code, params, emb, opt, touched, stamp, slot, batch_id) 
         touched[r] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _expire(now, ttl, bkeys, brows, off0, off1, mask, seen, row_key, live, touched, free, state):
     """Free every live row unseen for longer than ``ttl``; return the removed keys."""
     removed = np.empty(state[2], dtype=np.uint64)

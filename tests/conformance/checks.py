@@ -22,6 +22,7 @@ from monolith_ref.tables import (
     CuckooTable,
     DictTable,
     NumbaTable,
+    ShardedTable,
     HashedTable,
     QRHashedTable,
     StateMismatchError,
@@ -37,6 +38,7 @@ class TableImpl:
     name: str
     make: Callable[[TableConfig], object]
     collisionless: bool = True
+    shared_filter: bool = True  # one filter for all IDs (False: per-shard filters, state exported per shard)
     rows_per_id: int = 1  # how many stored rows an ID's embedding sums (2 for quotient-remainder)
 
     def __str__(self) -> str:
@@ -55,6 +57,9 @@ IMPLS: list[TableImpl] = [
     TableImpl("CuckooTable-tiny", lambda c: CuckooTable(c, capacity=1, max_kicks=4)),  # rehashes a lot
     TableImpl("NumbaTable", NumbaTable),
     TableImpl("NumbaTable-tiny", lambda c: NumbaTable(c, capacity=1, max_kicks=2)),  # grows a lot
+    TableImpl("ShardedTable", lambda c: ShardedTable(c, num_shards=3), shared_filter=False),
+    TableImpl("ShardedTable-dict-serial", lambda c: ShardedTable(c, num_shards=2, shard_factory=DictTable, threads=1),
+              shared_filter=False),
     TableImpl("HashedTable", lambda c: HashedTable(fixed_config(c), num_rows=64), collisionless=False),
     TableImpl(
         "QRHashedTable",
