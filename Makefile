@@ -50,8 +50,8 @@ $(VENV_STAMP): pyproject.toml constraints.txt
 	  echo "==> creating $(VENV) with $(PYTHON)"; \
 	  $(PYTHON) -m venv $(VENV); \
 	fi
-	@echo "==> installing monolith-ref[book,test] into $(VENV) (pins: constraints.txt)"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test]"
+	@echo "==> installing monolith-ref[book,test,bench] into $(VENV) (pins: constraints.txt)"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,bench]"
 	@touch $@
 
 venv: $(VENV_STAMP)
