@@ -33,7 +33,7 @@ from ..hashing import GOLDEN_GAMMA
 from ..optim import FTRL, SGD, Adagrad
 from .base import TableBase, TableConfig, check_ids, check_row_state
 
-__all__ = ["NumbaTable", "SLOTS"]
+__all__ = ["NumbaTable", "SLOTS", "init_row", "splitmix", "seed_offset"]
 
 SLOTS = 4
 _EMPTY = np.int64(-1)
@@ -76,6 +76,16 @@ def _init_row(seed_offset: np.uint64, key: np.uint64, scale: float, out: np.ndar
         bits = _splitmix(h + np.uint64(j + 1) * _G)
         unit = np.float64(bits >> np.uint64(11)) * 1.1102230246251565e-16  # 2**-53
         out[j] = np.float32((2.0 * unit - 1.0) * scale)
+
+
+#: Public names for the compiled helpers, for exercises and notebooks that write kernels.
+splitmix = _splitmix
+init_row = _init_row
+
+
+def seed_offset(seed: int) -> np.uint64:
+    """``(seed + 1) * GOLDEN`` modulo 2**64: the offset :func:`init_row` and the hashes add."""
+    return np.uint64(((int(seed) + 1) * int(GOLDEN_GAMMA)) % 2**64)
 
 
 # =========================================================================== the index
