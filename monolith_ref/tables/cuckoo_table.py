@@ -225,10 +225,13 @@ class CuckooMap(MutableMapping[int, V], Generic[V]):
         """A copy of both tables' keys (``None`` for empty), for drawing."""
         return [list(self._keys[0]), list(self._keys[1])]
 
+    def slot_bytes(self) -> int:
+        """Bytes of the four slot lists themselves (pointers), without what they point to."""
+        return sum(sys.getsizeof(t) for t in self._keys) + sum(sys.getsizeof(t) for t in self._values)
+
     def memory_bytes(self) -> int:
-        """Bytes of the slot arrays and the keys stored in them (CPython sizes)."""
-        total = sum(sys.getsizeof(t) for t in self._keys) + sum(sys.getsizeof(t) for t in self._values)
-        return total + sum(sys.getsizeof(k) for k in self)
+        """Bytes of the slot lists and the key objects stored in them (CPython sizes)."""
+        return self.slot_bytes() + sum(sys.getsizeof(k) for k in self)
 
 
 def colliding_keys(m: CuckooMap, count: int, start: int = 0) -> list[int]:
@@ -281,4 +284,4 @@ class CuckooTable(DictTable):
         return self.map.stats()
 
     def _map_bytes(self) -> int:
-        return self.map.memory_bytes()
+        return self.map.slot_bytes()  # DictTable.memory_bytes counts the keys and entries
