@@ -1,4 +1,4 @@
-"""The ``monolith-ref`` command: grade exercises (and, in later chapters, run experiments).
+"""The ``monolith-ref`` command: grade exercises, run benchmarks (and, later, experiments).
 
 See: book/preface.md
 """
@@ -28,6 +28,22 @@ def _grade(args: argparse.Namespace) -> int:
     return 0 if complete else 1
 
 
+def _bench(args: argparse.Namespace) -> int:
+    try:
+        from .bench import run_benchmarks
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        print(f"monolith-ref bench: {exc}; install the bench extra: pip install -e '.[bench]'", file=sys.stderr)
+        return 2
+    result = run_benchmarks(size=args.size, repeats=args.repeats, progress=not args.quiet, seed=args.seed)
+    print(result.table())
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        result.to_json(args.out / f"tables-{args.size}.json")
+        result.plot(args.out / f"tables-{args.size}.png")
+        print(f"\nsaved {args.out / f'tables-{args.size}.json'} and {args.out / f'tables-{args.size}.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
     parser = argparse.ArgumentParser(prog="monolith-ref", description="monolith-ref: the Monolith paper, built and measured.")
@@ -40,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--root", type=Path, default=None, help="the repository root (default: found from the working directory)")
     g.add_argument("--brief", action="store_true", help="print only the score table, not the failures")
     g.set_defaults(func=_grade)
+    b = sub.add_parser("bench", help="benchmark the tables against their peers (chapter 6)")
+    b.add_argument("--size", choices=("full", "small", "smoke"), default="full",
+                   help="full: 1M resident IDs (minutes); small: the notebook's run; smoke: seconds")
+    b.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement (the median is reported)")
+    b.add_argument("--seed", type=int, default=0, help="seed of every generated key and batch")
+    b.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                   help="folder for the JSON and the plot (default: benchmarks/results)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=_bench)
     return parser
 
 

@@ -44,6 +44,8 @@ __all__ = [
     "check_now",
     "initial_rows",
     "check_row_state",
+    "filter_state",
+    "filter_from_state",
     "ROW_STATE_KEYS",
 ]
 
@@ -438,3 +440,26 @@ def check_row_state(state: dict[str, np.ndarray], config: TableConfig) -> dict[s
     if n and seen.min() < 0:
         raise StateMismatchError("state['last_seen'] must be >= 0")
     return {"ids": ids, "embeddings": emb, "opt_state": opt, "last_seen": seen}
+
+
+FILTER_PREFIX = "filter/"
+
+
+def filter_state(flt: AdmissionFilter | None) -> dict[str, np.ndarray]:
+    """A filter's exported arrays under ``filter/`` keys, for a table's full export (or {})."""
+    if flt is None:
+        return {}
+    return {FILTER_PREFIX + k: v for k, v in flt.export().items()}
+
+
+def filter_from_state(config: TableConfig, state: dict[str, np.ndarray]) -> AdmissionFilter | None:
+    """A fresh filter for ``config`` loaded from the ``filter/`` keys of ``state`` (validated).
+
+    Tables call it before changing anything, so a bad filter state leaves them untouched.
+    See: book/ch05_filters.md
+    """
+    if config.filter is None:
+        return None
+    flt = config.filter.build(config.seed)
+    flt.load({k[len(FILTER_PREFIX):]: v for k, v in state.items() if k.startswith(FILTER_PREFIX)})
+    return flt

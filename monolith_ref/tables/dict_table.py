@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import TableBase, TableConfig, check_row_state, initial_rows
+from .base import TableBase, TableConfig, check_row_state, filter_from_state, filter_state, initial_rows
 
 __all__ = ["Entry", "DictTable"]
 
@@ -147,16 +147,13 @@ class DictTable(TableBase):
             "opt_state": np.array([e.opt_state for e in entries], dtype=np.float32).reshape(len(keys), cfg.state_width),
             "last_seen": np.array([e.last_seen for e in entries], dtype=np.int64),
         }
-        if ids is None and self._filter is not None:
-            state.update({f"filter/{k}": v for k, v in self._filter.export().items()})
+        if ids is None:
+            state.update(filter_state(self._filter))
         return state
 
     def _load(self, state: dict[str, np.ndarray]) -> None:
         rows = check_row_state(state, self.config)
-        new_filter = None
-        if self.config.filter is not None:  # validate the filter's part before changing anything
-            new_filter = self.config.filter.build(self.config.seed)
-            new_filter.load({k[len("filter/"):]: v for k, v in state.items() if k.startswith("filter/")})
+        new_filter = filter_from_state(self.config, state)  # validated before anything changes
         entries = self._new_map()
         for k, e, o, t in zip(rows["ids"].tolist(), rows["embeddings"], rows["opt_state"], rows["last_seen"]):
             entries[int(k)] = Entry(embedding=e.copy(), opt_state=o.copy(), last_seen=int(t))

@@ -31,7 +31,7 @@ from numba import njit
 
 from ..hashing import GOLDEN_GAMMA
 from ..optim import FTRL, SGD, Adagrad
-from .base import TableBase, TableConfig, check_ids, check_row_state
+from .base import TableBase, TableConfig, check_ids, check_row_state, filter_from_state, filter_state
 
 __all__ = ["NumbaTable", "SLOTS", "init_row", "splitmix", "seed_offset"]
 
@@ -478,16 +478,13 @@ class NumbaTable(TableBase):
             "opt_state": self.opt_state[rows].copy(),
             "last_seen": self.last_seen[rows].copy(),
         }
-        if ids is None and self._filter is not None:
-            state.update({f"filter/{k}": v for k, v in self._filter.export().items()})
+        if ids is None:
+            state.update(filter_state(self._filter))
         return state
 
     def _load(self, state: dict[str, np.ndarray]) -> None:
         rows = check_row_state(state, self.config)
-        new_filter = None
-        if self.config.filter is not None:
-            new_filter = self.config.filter.build(self.config.seed)
-            new_filter.load({k[len("filter/"):]: v for k, v in state.items() if k.startswith("filter/")})
+        new_filter = filter_from_state(self.config, state)  # validated before anything changes
         old_keys = self.row_key[self._live_rows()].tolist()
         n = rows["ids"].shape[0]
         self._alloc_arena(max(n, 1))

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..hashing import mix64
-from .base import EmbeddingTable, TableBase, TableConfig, check_ids, check_row_state
+from .base import FILTER_PREFIX, EmbeddingTable, TableBase, TableConfig, check_ids, check_row_state
 from .numba_table import NumbaTable
 
 __all__ = ["ShardedTable", "route", "split_by_shard"]
@@ -136,7 +136,7 @@ class ShardedTable(TableBase):
         order = np.argsort(keys, kind="stable")
         out = {k: np.concatenate([st[k] for st in states])[order] for k in ("ids", "embeddings", "opt_state", "last_seen")}
         for s, st in enumerate(states):
-            out.update({f"shard{s}/{k}": v for k, v in st.items() if k.startswith("filter/")})
+            out.update({f"shard{s}/{k}": v for k, v in st.items() if k.startswith(FILTER_PREFIX)})
         return out
 
     def _load(self, state: dict[str, np.ndarray]) -> None:

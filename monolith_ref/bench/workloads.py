@@ -1,0 +1,177 @@
+"""The benchmark's workloads: the keys, batches and gradients every contestant is fed.
+
+Four workloads, all generated from one seed before any clock starts:
+
+* **hits**: serving lookups of random resident keys (uniform over the resident set);
+* **train**: a training-style stream. Each batch is mostly Zipf-distributed resident IDs,
+  plus a slice of IDs the table has never seen (``new_fraction``) and a slice of the
+  previous batch's new IDs seen for the second time (``repeat_fraction``). Without a
+  filter the new IDs are the misses; with ``OccurrenceFilter(2)`` the new IDs are counted
+  and the second sightings are admitted. Batches follow one another in time, so every
+  contestant sees the same sequence;
+* **apply**: ``apply_gradients`` with Adagrad on the stream's IDs (repeated IDs included);
+* **expire**: a sweep that removes about a tenth of the resident rows (those loaded at one
+  time and not seen since).
+
+A workload is cut into ``repeats + 1`` chunks; chunk 0 warms up (JIT, caches) and is not
+timed. Sizes: ``"full"`` (1M resident IDs), ``"small"`` (the lab notebook's run),
+``"smoke"`` (the test suite's). See: book/ch06_numba.md
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..data import zipf_probabilities
+from ..hashing import mix64
+
+__all__ = ["SizePreset", "PRESETS", "Batch", "Workloads", "make_workloads", "EXPIRE_TTL", "LOAD_GROUPS"]
+
+#: The TTL every contestant gets: far longer than the stream, so only the sweeps expire rows.
+EXPIRE_TTL = 1_000_000
+#: Resident keys are loaded at times 0..LOAD_GROUPS-1, a tenth at each.
+LOAD_GROUPS = 10
+#: Training batches happen at time STREAM_T0 + batch number.
+STREAM_T0 = 1_000
+
+
+@dataclass(frozen=True)
+class SizePreset:
+    """How big a run is. See: book/ch06_numba.md
+
+    ``n_resident`` IDs are loaded before timing; a hits chunk looks up ``n_hits`` of them in
+    one call; ``stream`` maps a training batch size to the batches per chunk; ``apply_batches``
+    batches of the largest stream batch size per apply chunk; ``dict_table``: also run the
+    pure-Python ``DictTable``; ``kernel_times``: measure first-call vs warm-call times.
+    """
+
+    n_resident: int
+    n_hits: int
+    stream: dict[int, int]
+    apply_batches: int
+    dict_table: bool
+    kernel_times: bool
+    new_fraction: float = 0.06
+    repeat_fraction: float = 0.02
+    zipf_alpha: float = 1.1
+
+
+PRESETS: dict[str, SizePreset] = {
+    "full": SizePreset(1_000_000, 1_000_000, {4096: 64, 65536: 8}, apply_batches=8, dict_table=False,
+                       kernel_times=True),
+    "small": SizePreset(100_000, 100_000, {4096: 8, 65536: 1}, apply_batches=1, dict_table=True,
+                        kernel_times=True),
+    "smoke": SizePreset(2_000, 2_000, {256: 3, 1024: 2}, apply_batches=2, dict_table=True, kernel_times=False),
+}
+
+
+@dataclass
+class Batch:
+    """One training batch: the IDs, their rows in the ceiling's layout, and its time."""
+
+    ids: np.ndarray
+    rows: np.ndarray
+    now: int
+    new: int  # IDs never seen before
+    repeats: int  # second sightings of the previous batch's new IDs
+
+
+@dataclass
+class Workloads:
+    """Everything the contestants are fed (one seed). See: book/ch06_numba.md
+
+    ``resident``: the resident keys, row ``i`` of the ceiling's layout holding key ``i``;
+    ``load_time``: when each was last seen; ``fresh``: every new ID the streams bring, in
+    the order they first appear (rows ``n_resident + j`` of the ceiling's layout).
+    ``hits[c]``, ``hit_rows[c]``: chunk ``c`` of the hits workload. ``stream[b][c]``: the
+    batches of chunk ``c`` at batch size ``b``. ``expire_now[c]``: the time of sweep ``c``.
+    """
+
+    preset: SizePreset
+    repeats: int
+    resident: np.ndarray
+    load_time: np.ndarray
+    fresh: np.ndarray
+    hits: list[np.ndarray]
+    hit_rows: list[np.ndarray]
+    stream: dict[int, list[list[Batch]]]
+    expire_now: list[int]
+    seed: int
+    stats: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def capacity(self) -> int:
+        """Rows every arena needs: the resident keys plus every new ID of the streams."""
+        return int(self.resident.shape[0] + self.fresh.shape[0])
+
+    def apply_chunks(self) -> list[list[Batch]]:
+        """The apply workload: the largest batch size's stream batches, re-used."""
+        big = max(self.stream)
+        return [chunk[: self.preset.apply_batches] for chunk in self.stream[big]]
+
+    def grads(self, dim: int) -> list[np.ndarray]:
+        """One float32 gradient array per batch position of an apply chunk (same for all)."""
+        rng = np.random.default_rng(self.seed + 7 * dim + 1)
+        big = max(self.stream)
+        return [rng.standard_normal((big, dim), dtype=np.float32) for _ in range(self.preset.apply_batches)]
+
+
+def make_workloads(preset: SizePreset, repeats: int, seed: int = 0) -> Workloads:
+    """Generate every key, batch and time for a run (deterministic in ``seed``).
+
+    See: book/ch06_numba.md
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    rng = np.random.default_rng(seed)
+    n = preset.n_resident
+    resident = mix64(np.arange(n, dtype=np.uint64), seed)
+    load_time = (np.arange(n) % LOAD_GROUPS).astype(np.int64)
+    chunks = repeats + 1
+
+    hit_rows = [rng.integers(0, n, preset.n_hits).astype(np.int64) for _ in range(chunks)]
+    hits = [resident[r] for r in hit_rows]
+
+    cdf = np.cumsum(zipf_probabilities(n, preset.zipf_alpha))
+    cdf[-1] = 1.0
+    next_fresh = 0  # fresh IDs are mix64(n + j, seed): never resident, never repeated across streams
+    stream: dict[int, list[list[Batch]]] = {}
+    t = STREAM_T0
+    total = new_total = repeat_total = 0
+    for size in sorted(preset.stream):
+        per_chunk = preset.stream[size]
+        n_new = max(1, round(preset.new_fraction * size))
+        n_rep = max(1, round(preset.repeat_fraction * size))
+        prev_new = np.empty(0, dtype=np.int64)  # fresh indices of the previous batch's new IDs
+        stream[size] = []
+        for _ in range(chunks):
+            batches = []
+            for _ in range(per_chunk):
+                new_idx = np.arange(next_fresh, next_fresh + n_new, dtype=np.int64)
+                next_fresh += n_new
+                rep_idx = prev_new[:n_rep]
+                n_zipf = size - n_new - rep_idx.size
+                ranks = np.searchsorted(cdf, rng.random(n_zipf), side="right").astype(np.int64)
+                rows = np.concatenate([ranks, n + new_idx, n + rep_idx])
+                rows = rows[rng.permutation(rows.size)]
+                ids = np.where(rows < n, resident[np.minimum(rows, n - 1)], mix64(rows.astype(np.uint64), seed))
+                batches.append(Batch(ids=ids, rows=rows, now=t, new=n_new, repeats=int(rep_idx.size)))
+                total += size
+                new_total += n_new
+                repeat_total += int(rep_idx.size)
+                prev_new = new_idx
+                t += 1
+            stream[size].append(batches)
+    fresh = mix64((n + np.arange(next_fresh)).astype(np.uint64), seed)
+    expire_now = [EXPIRE_TTL + c + 1 for c in range(chunks)]  # sweep c removes load group c
+    stats = {
+        "new_fraction": new_total / total,
+        "repeat_fraction": repeat_total / total,
+        "unseen_fraction_no_filter": new_total / total,
+        "miss_fraction_filter": (new_total + repeat_total) / total,
+        "admitted_fraction_filter": repeat_total / total,
+    }
+    return Workloads(preset=preset, repeats=repeats, resident=resident, load_time=load_time, fresh=fresh,
+                     hits=hits, hit_rows=hit_rows, stream=stream, expire_now=expire_now, seed=seed, stats=stats)
