@@ -103,7 +103,7 @@ ax.set_ylabel("share")
 ax.set_title("The long tail: most IDs are rare, most traffic is not")
 ax.legend()
 fig.tight_layout()
-glue("fig_tail", fig, display=False)
+glue("fig_tail", fig, display=True)
 plt.close(fig)
 
 # %% [markdown]
@@ -172,7 +172,7 @@ ax2.set_ylabel("share of lookups")
 ax2.set_title("Traffic served")
 ax2.legend(loc="lower left")
 fig.tight_layout()
-glue("fig_occurrence", fig, display=False)
+glue("fig_occurrence", fig, display=True)
 plt.close(fig)
 
 # %% [markdown]
@@ -303,7 +303,7 @@ ax.set_ylim(-0.05, 1.1)
 ax.set_title(f"Count-min filter, threshold {CM_THRESHOLD}: false admissions vs memory")
 ax.legend(fontsize=8, loc="upper right")
 fig.tight_layout()
-glue("fig_countmin", fig, display=False)
+glue("fig_countmin", fig, display=True)
 plt.close(fig)
 
 # %% [markdown]
@@ -367,7 +367,7 @@ for ax, mode in zip(axes, ("equal", "proportional")):
 axes[0].set_ylabel("share of IDs admitted")
 fig.suptitle("Probabilistic filter: measured (dots) vs formula (lines); x marks c = T")
 fig.tight_layout()
-glue("fig_probabilistic", fig, display=False)
+glue("fig_probabilistic", fig, display=True)
 plt.close(fig)
 
 # %% [markdown]
@@ -451,7 +451,7 @@ ax.set_ylabel("rows in the table")
 ax.set_title("A churning stream: table size with and without expiry")
 ax.legend(fontsize=8)
 fig.tight_layout()
-glue("fig_churn", fig, display=False)
+glue("fig_churn", fig, display=True)
 plt.close(fig)
 
 # %% [markdown]

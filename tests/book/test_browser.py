@@ -23,3 +23,23 @@ def test_built_book_renders_offline(repo_root, browser_tool, chromium, skip_or_f
     checked = {(r.page, r.mode) for r in report.results}
     for page in report.diagram_pages:
         assert {(page, "http"), (page, "file")} <= checked, page
+
+
+def test_every_image_of_the_built_book_exists(repo_root, skip_or_fail):
+    """A glued figure that was never written to disk leaves an <img> with no file behind it."""
+    import re
+    from urllib.parse import unquote
+
+    html = repo_root / "_build" / "html"
+    if not (html / "index.html").is_file():
+        skip_or_fail(f"no built book in {html}: run `make book` first")
+    missing, seen = [], 0
+    for page in html.rglob("*.html"):
+        for src in re.findall(r'<img[^>]*?\ssrc="([^"]+)"', page.read_text(encoding="utf-8")):
+            if src.startswith(("data:", "http:", "https:", "//")):
+                continue
+            seen += 1
+            if not (page.parent / unquote(src.split("#")[0].split("?")[0])).is_file():
+                missing.append(f"{page.relative_to(html)}: {src}")
+    assert seen > 0, "the built book has no images at all"
+    assert not missing, "images referenced but not written:\n" + "\n".join(missing)
