@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from ..hashing import mix64
+from numba import njit
+
 from .base import FILTER_PREFIX, EmbeddingTable, TableBase, TableConfig, check_ids, check_row_state
-from .numba_table import NumbaTable
+from .numba_table import NumbaTable, seed_offset, splitmix
 
 __all__ = ["ShardedTable", "route", "split_by_shard"]
 
@@ -35,25 +36,56 @@ __all__ = ["ShardedTable", "route", "split_by_shard"]
 ROUTE_SALT = 0x5EED_0F_5A4D
 
 
-def route(ids: np.ndarray, num_shards: int, seed: int = 0) -> np.ndarray:
-    """The shard (0..num_shards-1) of each ID: a seeded mixer, then modulo.
+@njit(cache=True, nogil=True)
+def _route(ids, offset, num_shards, out) -> None:
+    n = np.uint64(num_shards)
+    for i in range(ids.shape[0]):
+        out[i] = np.int64(splitmix(ids[i] + offset) % n)
 
+
+@njit(cache=True, nogil=True)
+def _counting_sort(shards, num_shards):
+    """Positions grouped by shard, batch order kept inside each group (a stable counting sort)."""
+    counts = np.zeros(num_shards + 1, dtype=np.int64)
+    for i in range(shards.shape[0]):
+        counts[shards[i] + 1] += 1
+    for s in range(num_shards):
+        counts[s + 1] += counts[s]
+    order = np.empty(shards.shape[0], dtype=np.int64)
+    fill = counts[:-1].copy()
+    for i in range(shards.shape[0]):
+        s = shards[i]
+        order[fill[s]] = i
+        fill[s] += 1
+    return order, counts
+
+
+def _salted(seed: int) -> np.uint64:
+    return seed_offset((int(seed) ^ ROUTE_SALT) % 2**64)
+
+
+def route(ids: np.ndarray, num_shards: int, seed: int = 0) -> np.ndarray:
+    """The shard (0..num_shards-1) of each ID: a salted splitmix64 mixer, then modulo.
+
+    Equal to ``mix64(ids, seed ^ ROUTE_SALT) % num_shards``, computed in a compiled loop.
     See: book/ch07_sharding.md
     """
     if int(num_shards) < 1:
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
-    salted = (int(seed) ^ ROUTE_SALT) % 2**64
-    return (mix64(np.asarray(ids, dtype=np.uint64), salted) % np.uint64(num_shards)).astype(np.int64)
+    ids = np.ascontiguousarray(ids, dtype=np.uint64)
+    out = np.empty(ids.shape[0], dtype=np.int64)
+    _route(ids, _salted(seed), int(num_shards), out)
+    return out
 
 
 def split_by_shard(shards: np.ndarray, num_shards: int) -> list[np.ndarray]:
     """Positions of the batch that go to each shard, each in batch order.
 
+    A counting sort: one pass to count, one to place; no comparison sort.
     See: book/ch07_sharding.md
     """
-    order = np.argsort(shards, kind="stable")
-    bounds = np.cumsum(np.bincount(shards, minlength=num_shards))
-    return np.split(order, bounds[:-1])
+    order, bounds = _counting_sort(np.ascontiguousarray(shards, dtype=np.int64), int(num_shards))
+    return [order[bounds[s] : bounds[s + 1]] for s in range(int(num_shards))]
 
 
 class ShardedTable(TableBase):
