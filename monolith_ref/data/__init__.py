@@ -1,8 +1,40 @@
-"""Data for the experiments: synthetic ID streams (and, in later chapters, file loaders).
+"""Data for the experiments: synthetic ID streams, the drifting synthetic event stream, and
+loaders for MovieLens and Criteo files. Every event source returns :class:`Events`.
 
-See: book/ch02_collisions.md
+See: book/ch02_collisions.md, book/ch08_deepfm.md
 """
 
+from .criteo import count_lines, day_of_line, iter_criteo, load_criteo
+from .movielens import RATING_THRESHOLD, detect_format, load_movielens, read_ratings
+from .synthetic import (
+    Burst,
+    Events,
+    StreamConfig,
+    SyntheticWorld,
+    describe,
+    field_ids,
+    field_seed,
+    synthetic_stream,
+)
 from .zipf import zipf_ids, zipf_probabilities
 
-__all__ = ["zipf_ids", "zipf_probabilities"]
+__all__ = [
+    "zipf_ids",
+    "zipf_probabilities",
+    "Burst",
+    "Events",
+    "StreamConfig",
+    "SyntheticWorld",
+    "describe",
+    "field_ids",
+    "field_seed",
+    "synthetic_stream",
+    "RATING_THRESHOLD",
+    "detect_format",
+    "load_movielens",
+    "read_ratings",
+    "count_lines",
+    "day_of_line",
+    "iter_criteo",
+    "load_criteo",
+]
