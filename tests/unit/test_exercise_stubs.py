@@ -56,7 +56,9 @@ def test_stubs_and_solutions_share_their_api(name: str) -> None:
             out[attr] = str(inspect.signature(obj))
             if inspect.isclass(obj):
                 for meth, fn in vars(obj).items():
-                    if callable(fn):
+                    if isinstance(fn, (staticmethod, classmethod)):
+                        fn = fn.__func__
+                    if inspect.isfunction(fn):
                         out[f"{attr}.{meth}"] = str(inspect.signature(fn))
         return out
 

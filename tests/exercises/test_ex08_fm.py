@@ -1,0 +1,42 @@
+"""Grader for Exercise 8.1: the FM second-order term, against a brute-force pairwise sum."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.exercise("8.1", title="The FM second-order interaction")
+
+
+@pytest.fixture
+def fm(load):
+    return load("ex08_fm").fm_second_order
+
+
+def brute(emb: torch.Tensor) -> torch.Tensor:
+    f = emb.shape[1]
+    return sum(((emb[:, i] * emb[:, j]).sum(-1) for i, j in itertools.combinations(range(f), 2)),
+               torch.zeros(emb.shape[0], dtype=emb.dtype))
+
+
+@pytest.mark.points(3)
+@pytest.mark.parametrize("fields", [1, 2, 5, 13])
+def test_matches_the_pairwise_sum(fm, fields) -> None:
+    emb = torch.randn(7, fields, 4, generator=torch.Generator().manual_seed(fields), dtype=torch.float64)
+    out = fm(emb)
+    assert out.shape == (7,) and out.dtype == torch.float64
+    torch.testing.assert_close(out, brute(emb))
+
+
+@pytest.mark.points(1)
+def test_gradient_is_right(fm) -> None:
+    emb = torch.randn(3, 4, 2, dtype=torch.float64, requires_grad=True, generator=torch.Generator().manual_seed(0))
+    assert torch.autograd.gradcheck(fm, (emb,))
+
+
+@pytest.mark.points(1)
+def test_rejects_wrong_rank(fm) -> None:
+    with pytest.raises(ValueError):
+        fm(torch.zeros(3, 4))
