@@ -29,6 +29,15 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.training:
+        from .bench.training import run_training_benchmark
+
+        tresult = run_training_benchmark(size=args.size, repeats=args.repeats, progress=not args.quiet)
+        print(tresult.table())
+        args.out.mkdir(parents=True, exist_ok=True)
+        tresult.to_json(args.out / f"training-{args.size}.json")
+        print(f"\nsaved {args.out / f'training-{args.size}.json'}")
+        return 0
     try:
         from .bench import run_benchmarks
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -36,12 +45,25 @@ def _bench(args: argparse.Namespace) -> int:
         return 2
     result = run_benchmarks(size=args.size, repeats=args.repeats, progress=not args.quiet, seed=args.seed)
     print(result.table())
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        result.to_json(args.out / f"tables-{args.size}.json")
-        result.plot(args.out / f"tables-{args.size}.png")
-        print(f"\nsaved {args.out / f'tables-{args.size}.json'} and {args.out / f'tables-{args.size}.png'}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    result.to_json(args.out / f"tables-{args.size}.json")
+    result.plot(args.out / f"tables-{args.size}.png")
+    print(f"\nsaved {args.out / f'tables-{args.size}.json'} and {args.out / f'tables-{args.size}.png'}")
     return 0
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    if args.name == "collisions":
+        from .experiments.collisions import main_collisions
+
+        if args.movielens is not None and not args.movielens.exists():
+            print(f"monolith-ref experiment: no file at {args.movielens}", file=sys.stderr)
+            return 2
+        print(main_collisions(which=args.which, size=args.size, movielens=args.movielens, out=args.out,
+                              seeds=args.seeds, progress=not args.quiet))
+        return 0
+    print(f"monolith-ref experiment: unknown experiment {args.name!r}", file=sys.stderr)  # pragma: no cover
+    return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,8 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0, help="seed of every generated key and batch")
     b.add_argument("--out", type=Path, default=Path("benchmarks/results"),
                    help="folder for the JSON and the plot (default: benchmarks/results)")
+    b.add_argument("--training", action="store_true",
+                   help="benchmark DeepFM training steps on NumbaTable vs nn.Embedding (chapter 8) instead")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_bench)
+    e = sub.add_parser("experiment", help="run one of the paper's experiments at full size (Part IV)")
+    e.add_argument("name", choices=("collisions",), help="collisions: E1 and E2 of chapter 13")
+    e.add_argument("--which", choices=("e1", "e2", "both"), default="both", help="which experiment")
+    e.add_argument("--size", choices=("full", "small", "smoke"), default="full",
+                   help="full: the chapter's settings (minutes); small: the notebook's; smoke: seconds")
+    e.add_argument("--seeds", type=int, default=3, help="seeds per variant (mean and spread are reported)")
+    e.add_argument("--movielens", type=Path, default=None,
+                   help="a MovieLens ratings.csv or u.data file; default: the synthetic stream")
+    e.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for JSON and plots")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.set_defaults(func=_experiment)
     return parser
 
 

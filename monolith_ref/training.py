@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # the text bar: tqdm.auto warns in notebooks without ipywidgets
 
 from .data.synthetic import Events
 from .tables.base import FilterConfig

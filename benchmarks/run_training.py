@@ -1,0 +1,66 @@
+"""Benchmark DeepFM training steps on our tables against hashed nn.Embedding tables.
+
+A thin script over :func:`monolith_ref.bench.training.run_training_benchmark` (chapter 8,
+book/ch08_deepfm.md): it prints throughputs (examples per second), the ratio to the hashed
+``nn.Embedding`` model and where each step's time goes (lookup, forward + backward, dense
+update, sparse update), and writes ``benchmarks/results/training.json``. PyTorch runs on one
+intra-op thread for every contestant.
+
+    .venv/bin/python benchmarks/run_training.py                 # full size (about 30 s a run)
+    .venv/bin/python benchmarks/run_training.py --runs 3        # three runs, pooled medians
+    .venv/bin/python benchmarks/run_training.py --size small    # the lab notebook's size
+
+With ``--runs N`` (N > 1) every run is saved as ``training-run<i>.json`` too, and
+``training.json`` pools the repeats of all runs (its medians are over all of them); the
+ratio of each run is printed and kept in ``meta.run_ratios``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from statistics import median
+
+from monolith_ref.bench.training import TRAINING_PRESETS, TrainingBenchResult, run_training_benchmark
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(TRAINING_PRESETS), default="full")
+    parser.add_argument("--batch-size", type=int, default=None, help="examples per step (default: the size's)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default: the size's)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats after one warm-up chunk")
+    parser.add_argument("--runs", type=int, default=1, help="whole runs; their repeats are pooled")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for training.json and training.png")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for i in range(args.runs):
+        result = run_training_benchmark(size=args.size, batch_size=args.batch_size, steps=args.steps,
+                                        repeats=args.repeats, progress=not args.quiet, seed=args.seed)
+        if args.runs > 1:
+            result.to_json(args.out / f"training-run{i + 1}.json")
+            print(f"run {i + 1} of {args.runs}: NumbaTable {result.ratio('numba'):.2f}x the hashed model "
+                  f"(load average {result.meta['load_before']:.1f} -> {result.meta['load_after']:.1f})")
+        results.append(result)
+    final = results[0] if len(results) == 1 else TrainingBenchResult.combine(results)
+    print(final.table())
+    if len(results) > 1:
+        ratios = [r.ratio("numba") for r in results]
+        print(f"per-run ratios: {', '.join(f'{x:.2f}x' for x in ratios)}; median {median(ratios):.2f}x")
+    final.to_json(args.out / "training.json")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    final.plot(args.out / "training.png")
+    print(f"\nsaved {args.out / 'training.json'} and {args.out / 'training.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
