@@ -30,6 +30,7 @@ that every contestant computed the same thing. See: book/ch06_numba.md
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from numba.typed import Dict
 
 from ..hashing import GOLDEN_GAMMA, mix64
 from ..tables import TableConfig, initial_rows
+from ..tables.base import filter_state
 from ..tables.numba_table import _init_row
 
 __all__ = [
@@ -253,9 +255,11 @@ class _Arena:
         self.live[rows] = True
 
     def gather(self, rows: np.ndarray) -> np.ndarray:
+        """Rows ``rows`` of the embeddings (one ``np.take``); zeros where ``rows`` is -1."""
+        if not rows.size or rows.min() >= 0:
+            return np.take(self.emb, rows, axis=0)
         out = np.take(self.emb, np.maximum(rows, 0), axis=0)
-        if rows.size and rows.min() < 0:
-            out[rows < 0] = 0.0
+        out[rows < 0] = 0.0
         return out
 
     def adagrad(self, rows: np.ndarray, grads: np.ndarray) -> None:
@@ -380,17 +384,20 @@ def _td_load(d, keys, rows) -> None:
 @njit(cache=True, nogil=True)
 def _td_rows(d, ids, rows) -> None:
     for i in range(ids.shape[0]):
-        rows[i] = d.get(ids[i], -1)
+        v = d.get(ids[i])  # one probe; None when absent
+        rows[i] = -1 if v is None else v
 
 
 @njit(cache=True, nogil=True)
 def _td_lookup(d, ids, emb, out) -> None:
+    row = np.empty(1, dtype=np.int64)  # d.get() types as Optional(int64); storing it unwraps it
     for i in range(ids.shape[0]):
-        r = d.get(ids[i], -1)
-        if r >= 0:
-            out[i, :] = emb[r]
-        else:
+        v = d.get(ids[i])
+        if v is None:
             out[i, :] = 0.0
+        else:
+            row[0] = v
+            out[i, :] = emb[row[0]]
 
 
 @njit(cache=True, nogil=True)
@@ -399,17 +406,22 @@ def _td_train(d, pending, threshold, ids, now, emb, acc, seen, keys, live, free,
     """Lookup-or-insert; an exact occurrence count in a second typed dict when threshold > 1.
     Returns the number of rows it could not get (0 unless the arena is full)."""
     missing = 0
+    scratch = np.empty(1, dtype=np.int64)  # d.get() types as Optional(int64); storing it unwraps it
     for i in range(ids.shape[0]):
         k = ids[i]
-        r = d.get(k, -1)
+        v = d.get(k)
+        scratch[0] = -1 if v is None else v
+        r = scratch[0]
         if r < 0:
             if threshold > 1:
-                c = pending.get(k, 0) + 1
+                p = pending.get(k)
+                scratch[0] = 0 if p is None else p
+                c = scratch[0] + 1
                 if c < threshold:
                     pending[k] = c
                     out[i, :] = 0.0
                     continue
-                if k in pending:
+                if p is not None:
                     pending.pop(k)
             if state[0] > 0:
                 state[0] -= 1
@@ -558,6 +570,7 @@ class PandasTable:
         self.table = hashtable.UInt64HashTable(spec.capacity)
         self.label_rows = np.zeros(spec.capacity, dtype=np.int64)
         self.n_labels = 0
+        self.identity = True  # label == row until the first expire sweep frees a row
         self.pending: dict[int, int] = {}
 
     def load(self, keys: np.ndarray, now: np.ndarray) -> None:
@@ -573,10 +586,13 @@ class PandasTable:
             grown[: self.n_labels] = self.label_rows[: self.n_labels]
             self.label_rows = grown
         self.label_rows[labels] = rows
+        self.identity = self.identity and bool(np.array_equal(labels, rows))
         self.n_labels += keys.shape[0]
 
     def _rows(self, ids: np.ndarray) -> np.ndarray:
         labels = self.table.lookup(ids)
+        if self.identity:  # no row freed yet: the label is the row (-1 when absent)
+            return labels
         rows = np.take(self.label_rows, labels)
         rows[labels < 0] = -1
         return rows
@@ -639,6 +655,7 @@ class PandasTable:
         self.table.map_locations(self.arena.keys[alive])
         self.label_rows[: alive.size] = alive
         self.n_labels = int(alive.size)
+        self.identity = bool(np.array_equal(alive, np.arange(alive.size)))
         return int(stale.size)
 
     def __len__(self) -> int:
@@ -690,7 +707,9 @@ class TorchHashed:
         rows = self._rows(ids)
         self.emb.weight.grad = torch.sparse_coo_tensor(rows[None], torch.from_numpy(grads), (self.num_rows, self.spec.dim),
                                                        check_invariants=False)
-        self.opt.step()
+        with warnings.catch_warnings():  # torch's Adagrad builds sparse tensors without checks
+            warnings.filterwarnings("ignore", message="Sparse invariant checks")
+            self.opt.step()
 
     def expire(self, now: int) -> int:
         return 0
@@ -816,7 +835,7 @@ class OursAdapter:
             self.table: Any = NumbaTable(cfg, capacity=cap)
             self.name, self.label = "numba", "NumbaTable (ours)"
         elif kind == "sharded":
-            per_shard = max(1, -(-cap // num_shards) * 5 // 4)  # routing is not perfectly even
+            per_shard = max(1, -(-cap // num_shards) * 51 // 50 + 64)  # routing is not perfectly even
             self.table = ShardedTable(cfg, num_shards=num_shards, threads=threads,
                                       shard_factory=lambda c: NumbaTable(c, capacity=per_shard))
             self.name = f"sharded_{threads}t"
@@ -832,6 +851,17 @@ class OursAdapter:
 
         Resident keys skip the admission filter: it is switched off while they go in.
         """
+        if self.kind == "dict":  # fill a NumbaTable (fast), then hand its rows over: same state
+            from ..tables import NumbaTable
+
+            helper = OursAdapter(self.spec, "numba", capacity=keys.shape[0])
+            helper.load(keys, now)
+            state = helper.table.export()
+            state.update(filter_state(self.table._filter))
+            self.table.load(state)
+            self.table.pop_touched()
+            assert isinstance(helper.table, NumbaTable)
+            return
         shards = getattr(self.table, "shards", [self.table])
         saved = [shard._filter for shard in shards]
         for shard in shards:

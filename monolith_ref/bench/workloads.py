@@ -42,9 +42,10 @@ class SizePreset:
     """How big a run is. See: book/ch06_numba.md
 
     ``n_resident`` IDs are loaded before timing; a hits chunk looks up ``n_hits`` of them in
-    one call; ``stream`` maps a training batch size to the batches per chunk; ``apply_batches``
-    batches of the largest stream batch size per apply chunk; ``dict_table``: also run the
-    pure-Python ``DictTable``; ``kernel_times``: measure first-call vs warm-call times.
+    one call; ``stream`` maps a training batch size to the batches per chunk; an apply chunk
+    is ``apply_batches`` stream batches of size ``apply_size`` (default: the largest);
+    ``dict_table``: also run the pure-Python ``DictTable``; ``kernel_times``: measure
+    first-call vs warm-call times.
     """
 
     n_resident: int
@@ -53,6 +54,7 @@ class SizePreset:
     apply_batches: int
     dict_table: bool
     kernel_times: bool
+    apply_size: int | None = None  # batch size of the apply workload (default: the largest)
     new_fraction: float = 0.06
     repeat_fraction: float = 0.02
     zipf_alpha: float = 1.1
@@ -61,8 +63,8 @@ class SizePreset:
 PRESETS: dict[str, SizePreset] = {
     "full": SizePreset(1_000_000, 1_000_000, {4096: 64, 65536: 8}, apply_batches=8, dict_table=False,
                        kernel_times=True),
-    "small": SizePreset(100_000, 100_000, {4096: 8, 65536: 1}, apply_batches=1, dict_table=True,
-                        kernel_times=True),
+    "small": SizePreset(50_000, 20_000, {4096: 3, 65536: 1}, apply_batches=3, dict_table=False,
+                        kernel_times=False, apply_size=4096),
     "smoke": SizePreset(2_000, 2_000, {256: 3, 1024: 2}, apply_batches=2, dict_table=True, kernel_times=False),
 }
 
@@ -106,16 +108,19 @@ class Workloads:
         """Rows every arena needs: the resident keys plus every new ID of the streams."""
         return int(self.resident.shape[0] + self.fresh.shape[0])
 
+    @property
+    def apply_size(self) -> int:
+        return self.preset.apply_size or max(self.stream)
+
     def apply_chunks(self) -> list[list[Batch]]:
-        """The apply workload: the largest batch size's stream batches, re-used."""
-        big = max(self.stream)
-        return [chunk[: self.preset.apply_batches] for chunk in self.stream[big]]
+        """The apply workload: stream batches (of ``apply_size``) again, IDs now resident."""
+        return [chunk[: self.preset.apply_batches] for chunk in self.stream[self.apply_size]]
 
     def grads(self, dim: int) -> list[np.ndarray]:
         """One float32 gradient array per batch position of an apply chunk (same for all)."""
         rng = np.random.default_rng(self.seed + 7 * dim + 1)
-        big = max(self.stream)
-        return [rng.standard_normal((big, dim), dtype=np.float32) for _ in range(self.preset.apply_batches)]
+        return [rng.standard_normal((self.apply_size, dim), dtype=np.float32)
+                for _ in range(self.preset.apply_batches)]
 
 
 def make_workloads(preset: SizePreset, repeats: int, seed: int = 0) -> Workloads:

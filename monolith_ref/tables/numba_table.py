@@ -91,17 +91,19 @@ def seed_offset(seed: int) -> np.uint64:
 # =========================================================================== the index
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _find(bkeys, brows, off0, off1, mask, key) -> np.int64:
+    r = _EMPTY
     b = _bucket(key, off0, mask)
     for s in range(SLOTS):
-        if brows[b, s] >= 0 and bkeys[b, s] == key:
-            return brows[b, s]
-    b = _bucket(key, off1, mask)
-    for s in range(SLOTS):
-        if brows[b, s] >= 0 and bkeys[b, s] == key:
-            return brows[b, s]
-    return _EMPTY
+        if bkeys[b, s] == key and brows[b, s] >= 0:
+            r = brows[b, s]
+    if r < 0:
+        b = _bucket(key, off1, mask)
+        for s in range(SLOTS):
+            if bkeys[b, s] == key and brows[b, s] >= 0:
+                r = brows[b, s]
+    return r
 
 
 @njit(cache=True, nogil=True)
@@ -185,7 +187,8 @@ def _new_row(key, now, seed_offset, scale, opt_init, emb, opt, seen, row_key, li
     else:
         return _EMPTY
     _init_row(seed_offset, key, scale, emb[r])
-    opt[r, :] = opt_init
+    for j in range(opt_init.shape[0]):
+        opt[r, j] = opt_init[j]
     seen[r] = now
     row_key[r] = key
     live[r] = True
@@ -195,20 +198,42 @@ def _new_row(key, now, seed_offset, scale, opt_init, emb, opt, seen, row_key, li
 
 
 @njit(cache=True, nogil=True)
+def _stamp_gather(start, stop, now, rows, out, emb, seen, touched) -> None:
+    dim = emb.shape[1]
+    for i in range(start, stop):
+        r = rows[i]
+        if r < 0:
+            for j in range(dim):
+                out[i, j] = 0.0
+            continue
+        seen[r] = now
+        touched[r] = 1
+        for j in range(dim):
+            out[i, j] = emb[r, j]
+
+
+@njit(cache=True, nogil=True)
 def _lookup_train(ids, now, start, insert, out, rows, bkeys, brows, off0, off1, mask, max_kicks,
                   seed_offset, scale, opt_init, emb, opt, seen, row_key, live, touched, free, state):
     """Training lookups from position ``start``: refresh hits; insert misses if ``insert``
-    (else mark them -1 in ``rows`` for the caller's filter). Returns (status, position)."""
-    for i in range(start, ids.shape[0]):
+    (else mark them -1 in ``rows`` for the caller's filter). Returns (status, position).
+
+    Three passes: find every row (independent probes, whose cache misses the CPU overlaps),
+    then the misses in batch order, then stamp and copy the rows."""
+    n = ids.shape[0]
+    for i in range(start, n):
+        rows[i] = _find(bkeys, brows, off0, off1, mask, ids[i])
+    for i in range(start, n):
+        if rows[i] >= 0:
+            continue
         key = ids[i]
-        r = _find(bkeys, brows, off0, off1, mask, key)
+        r = _find(bkeys, brows, off0, off1, mask, key)  # inserted earlier in this batch?
         if r < 0:
             if not insert:
-                rows[i] = _EMPTY
-                out[i, :] = 0.0
                 continue
             r = _new_row(key, now, seed_offset, scale, opt_init, emb, opt, seen, row_key, live, touched, free, state)
             if r < 0:
+                _stamp_gather(start, i, now, rows, out, emb, seen, touched)
                 return _ARENA_FULL, i
             if not _index_insert(bkeys, brows, off0, off1, mask, key, r, max_kicks):
                 # give the row back; the caller grows the index and calls again from i
@@ -217,13 +242,11 @@ def _lookup_train(ids, now, start, insert, out, rows, bkeys, brows, off0, off1, 
                 state[2] -= 1
                 free[state[0]] = r
                 state[0] += 1
+                _stamp_gather(start, i, now, rows, out, emb, seen, touched)
                 return _INDEX_FULL, i
-        else:
-            seen[r] = now
-            touched[r] = 1
         rows[i] = r
-        out[i, :] = emb[r]
-    return _OK, ids.shape[0]
+    _stamp_gather(start, n, now, rows, out, emb, seen, touched)
+    return _OK, n
 
 
 @njit(cache=True, nogil=True)
@@ -231,9 +254,11 @@ def _gather(rows, emb, out) -> None:
     for i in range(rows.shape[0]):
         r = rows[i]
         if r >= 0:
-            out[i, :] = emb[r]
+            for j in range(emb.shape[1]):
+                out[i, j] = emb[r, j]
         else:
-            out[i, :] = 0.0
+            for j in range(emb.shape[1]):
+                out[i, j] = 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -279,7 +304,8 @@ def _apply(rows, grads, code, params, emb, opt, touched, stamp, slot, batch_id) 
             stamp[r] = batch_id
             slot[r] = u
             order[u] = r
-            acc[u, :] = grads[i]
+            for j in range(dim):
+                acc[u, j] = grads[i, j]
             u += 1
         else:
             k = slot[r]
@@ -436,14 +462,28 @@ class NumbaTable(TableBase):
                 self._grow_index()
 
     def _admit_misses(self, ids: np.ndarray, now: int, out: np.ndarray, rows: np.ndarray) -> None:
-        """Misses, in batch order, through the filter (the compiled pass skipped them)."""
+        """Misses, in batch order, through the filter (the compiled pass skipped them); then
+        one compiled pass inserts (or refreshes) every admitted position, in batch order."""
         assert self._filter is not None
-        for i in np.flatnonzero(rows < 0).tolist():
-            key = int(ids[i])
-            if not self._has(key) and not self._filter.admit(key, now):
-                continue  # zeros already in out[i]
-            # admitted now, or admitted earlier in this batch: insert or refresh it
-            self._train_pass(ids[i : i + 1], now, True, out[i : i + 1], rows[i : i + 1])
+        miss = np.flatnonzero(rows < 0)
+        if miss.size == 0:
+            return
+        admit = self._filter.admit
+        admitted: set[int] = set()
+        take = []
+        for j, key in enumerate(ids[miss].tolist()):
+            if key in admitted or admit(key, now):  # admitted earlier in this batch, or now
+                admitted.add(key)
+                take.append(j)
+        if not take:
+            return
+        pos = miss[np.array(take, dtype=np.int64)]
+        sub_out = np.empty((pos.size, self.config.dim), dtype=np.float32)
+        sub_rows = np.empty(pos.size, dtype=np.int64)
+        self._train_pass(ids[pos], now, True, sub_out, sub_rows)
+        out[pos] = sub_out
+        rows[pos] = sub_rows
+        for key in admitted:
             self._filter.forget(key)
 
     def _apply_gradients(self, ids: np.ndarray, grads: np.ndarray) -> None:

@@ -1,0 +1,55 @@
+"""Benchmark the embedding tables against their peers and save the results.
+
+A thin script over :func:`monolith_ref.bench.run_benchmarks` (chapter 6, book/ch06_numba.md):
+it prints the table of throughputs, ratios, memory, first-call times and targets, and writes
+``benchmarks/results/tables.json`` and ``benchmarks/results/tables.png``.
+
+    .venv/bin/python benchmarks/run_tables.py                 # full size: 1M resident IDs
+    .venv/bin/python benchmarks/run_tables.py --size small    # the lab notebook's size
+    .venv/bin/python benchmarks/run_tables.py --runs 3        # three runs, medians of them
+
+With ``--runs N`` (N > 1) every run is saved as ``tables-run<i>.json`` too, and
+``tables.json`` holds the median of the runs' medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from monolith_ref.bench import BenchResult, run_benchmarks
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=("full", "small", "smoke"), default="full")
+    parser.add_argument("--dims", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement (median)")
+    parser.add_argument("--runs", type=int, default=1, help="whole runs; their medians are combined")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for tables.json and tables.png")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for i in range(args.runs):
+        result = run_benchmarks(size=args.size, dims=tuple(args.dims), repeats=args.repeats,
+                                progress=not args.quiet, seed=args.seed)
+        if args.runs > 1:
+            result.to_json(args.out / f"tables-run{i + 1}.json")
+            print(f"run {i + 1} of {args.runs} done (load average {result.meta['load_before']:.1f}"
+                  f" -> {result.meta['load_after']:.1f})")
+        results.append(result)
+    final = results[0] if len(results) == 1 else BenchResult.combine(results)
+    print(final.table())
+    final.to_json(args.out / "tables.json")
+    final.plot(args.out / "tables.png")
+    print(f"\nsaved {args.out / 'tables.json'} and {args.out / 'tables.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

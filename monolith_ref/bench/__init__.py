@@ -1,0 +1,20 @@
+"""Benchmarks: our tables against the tables a user would otherwise reach for, in one run.
+
+``run_benchmarks(size="full")`` times, side by side and on the same keys, hit lookups, a
+training-style stream (with and without an admission filter), Adagrad updates and an
+expire sweep, for the seed blog post's mock, a Python dict with a NumPy arena,
+``numba.typed.Dict``, pandas' C hash table, ``torch.nn.Embedding`` over hashed IDs, the
+gather ceiling, and ``NumbaTable`` / ``ShardedTable`` / ``DictTable``. The result prints
+a table of throughputs and ratios (:meth:`BenchResult.table`), lists which targets are
+met (:meth:`BenchResult.targets`), and saves JSON and a plot. pandas is a benchmark-only
+dependency (the ``bench`` extra). From the shell: ``monolith-ref bench``.
+
+Modules: :mod:`~monolith_ref.bench.peers` (the contestants), :mod:`~monolith_ref.bench.workloads`
+(the keys and batches), :mod:`~monolith_ref.bench.runner` (timing and reporting).
+See: book/ch06_numba.md
+"""
+
+from .runner import BenchResult, Measurement, kernel_times, run_benchmarks
+from .workloads import PRESETS, SizePreset, make_workloads
+
+__all__ = ["BenchResult", "Measurement", "PRESETS", "SizePreset", "kernel_times", "make_workloads", "run_benchmarks"]
