@@ -29,40 +29,18 @@ print("monolith_ref", mr.__version__)
 # %% [markdown]
 # ## The blog post's mock, for comparison
 #
-# This class is **not** part of `monolith_ref`. It is a faithful copy of the mock in the
-# blog post that started this project, so that we can run it. The copy of the post we
-# work from lost its indentation; we read the `last_seen` line as part of the "new ID"
-# branch, next to the allocation it sits under (the chapter discusses the other reading).
+# The mock is not part of the table API of `monolith_ref`. The package keeps one faithful
+# copy of it, as a benchmark peer in `monolith_ref.bench.peers` (chapter 6 measures it),
+# and we import that copy here, so that we can run it. The copy of the post we work from
+# lost its indentation; we read the `last_seen` line as part of the "new ID" branch, next
+# to the allocation it sits under (the chapter discusses the other reading).
 
 # %%
-class CollisionlessEmbedding:
-    """The seed blog post's mock table (copied for comparison; not package code)."""
+import inspect
 
-    def __init__(self, dim: int, ttl_seconds: int = 7 * 86400):
-        self.dim = dim
-        self.ttl = ttl_seconds
-        self.table: dict[int, np.ndarray] = {}  # id -> vector
-        self.last_seen: dict[int, float] = {}  # id -> unix ts
+from monolith_ref.bench.peers import CollisionlessEmbedding
 
-    def lookup(self, ids: list[int], now: float) -> np.ndarray:
-        out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        for i, k in enumerate(ids):
-            if k not in self.table:
-                # new ID - allocate a fresh embedding (e.g., Xavier init)
-                self.table[k] = np.random.randn(self.dim).astype(np.float32) * 0.01
-                self.last_seen[k] = now
-            out[i] = self.table[k]
-        return out
-
-    def update(self, ids: list[int], grads: np.ndarray, lr: float = 1e-3):
-        for i, k in enumerate(ids):
-            self.table[k] -= lr * grads[i]
-
-    def expire(self, now: float):
-        stale = [k for k, ts in self.last_seen.items() if now - ts > self.ttl]
-        for k in stale:
-            del self.table[k]
-            del self.last_seen[k]
+print(inspect.getsource(CollisionlessEmbedding.lookup))
 
 
 # %% [markdown]
