@@ -36,6 +36,8 @@ See: book/ch08_deepfm.md
 
 from __future__ import annotations
 
+import abc
+
 import gc
 import json
 import math
@@ -179,13 +181,14 @@ class _Batch:
         return int(self.fields.shape[0])
 
 
-class _Contestant:
+class _Contestant(abc.ABC):
     """A model, its optimizers, and one instrumented training step."""
 
     name = ""
 
+    @abc.abstractmethod
     def step(self, b: _Batch, loss_fn: nn.Module, clock: np.ndarray) -> float:
-        raise NotImplementedError
+        """One training step on ``b``, adding each phase's seconds to ``clock``; the loss."""
 
     def close(self) -> None:
         pass
