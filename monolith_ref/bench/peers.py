@@ -40,7 +40,7 @@ from numba.typed import Dict
 from ..hashing import GOLDEN_GAMMA, mix64
 from ..tables import TableConfig, initial_rows
 from ..tables.base import filter_state
-from ..tables.numba_table import _init_row
+from ..tables.numba_table import _ADAGRAD, _apply, _init_row
 
 __all__ = [
     "PeerSpec",
@@ -444,33 +444,14 @@ def _td_train(d, pending, threshold, ids, now, emb, acc, seen, keys, live, free,
     return missing
 
 
-@njit(cache=True, nogil=True)
 def _scatter_adagrad(rows, grads, emb, acc, lr, eps, stamp, slot, batch_id) -> None:
-    """Known rows: sum each row's gradients in batch order, then one Adagrad step per row."""
-    n, dim = grads.shape
-    summed = np.empty((n, dim), dtype=np.float32)
-    order = np.empty(n, dtype=np.int64)
-    u = 0
-    for i in range(n):
-        r = rows[i]
-        if r < 0:
-            continue
-        if stamp[r] != batch_id:
-            stamp[r] = batch_id
-            slot[r] = u
-            order[u] = r
-            summed[u, :] = grads[i]
-            u += 1
-        else:
-            s = slot[r]
-            for j in range(dim):
-                summed[s, j] = summed[s, j] + grads[i, j]
-    for s in range(u):
-        r = order[s]
-        for j in range(dim):
-            g = summed[s, j]
-            acc[r, j] = acc[r, j] + g * g
-            emb[r, j] = emb[r, j] - lr * (g / (np.sqrt(acc[r, j]) + eps))
+    """Known rows: sum each row's gradients in batch order, then one Adagrad step per row.
+
+    The same compiled kernel NumbaTable uses (``numba_table._apply``), so the peers pay the
+    same update cost and only their indexes differ."""
+    touched = np.empty(emb.shape[0], dtype=np.uint8)  # the kernel marks rows; peers ignore it
+    params = np.array([lr, eps], dtype=np.float32)
+    _apply(rows, grads, _ADAGRAD, params, emb, acc, touched, stamp, slot, batch_id)
 
 
 @njit(cache=True, nogil=True)
