@@ -444,14 +444,14 @@ def _td_train(d, pending, threshold, ids, now, emb, acc, seen, keys, live, free,
     return missing
 
 
-def _scatter_adagrad(rows, grads, emb, acc, lr, eps, stamp, slot, batch_id) -> None:
+def _scatter_adagrad(rows, grads, emb, acc, lr, eps) -> None:
     """Known rows: sum each row's gradients in batch order, then one Adagrad step per row.
 
     The same compiled kernel NumbaTable uses (``numba_table._apply``), so the peers pay the
     same update cost and only their indexes differ."""
     touched = np.empty(emb.shape[0], dtype=np.uint8)  # the kernel marks rows; peers ignore it
     params = np.array([lr, eps], dtype=np.float32)
-    _apply(rows, grads, _ADAGRAD, params, emb, acc, touched, stamp, slot, batch_id)
+    _apply(rows, grads, _ADAGRAD, params, emb, acc, touched)
 
 
 @njit(cache=True, nogil=True)
@@ -483,9 +483,6 @@ class TypedDictTable:
         self.arena = _Arena(spec)
         self.index = Dict.empty(key_type=types.uint64, value_type=types.int64)
         self.pending = Dict.empty(key_type=types.uint64, value_type=types.int64)
-        self._stamp = np.zeros(spec.capacity, dtype=np.int64)
-        self._slot = np.zeros(spec.capacity, dtype=np.int64)
-        self._batch = 0
         self._acc0 = np.full(spec.dim, spec.initial_accumulator, dtype=np.float32)
 
     def load(self, keys: np.ndarray, now: np.ndarray) -> None:
@@ -510,9 +507,7 @@ class TypedDictTable:
     def apply(self, ids: np.ndarray, grads: np.ndarray) -> None:
         rows = np.empty(ids.shape[0], dtype=np.int64)
         _td_rows(self.index, ids, rows)
-        self._batch += 1
-        _scatter_adagrad(rows, grads, self.arena.emb, self.arena.acc, self.arena.lr, self.arena.eps, self._stamp,
-                         self._slot, self._batch)
+        _scatter_adagrad(rows, grads, self.arena.emb, self.arena.acc, self.arena.lr, self.arena.eps)
 
     def expire(self, now: int) -> int:
         a = self.arena
@@ -743,9 +738,6 @@ class GatherCeiling:
         self.name = f"ceiling_{mode}"
         self.label = "ceiling: np.take, rows known" if mode == "numpy" else "ceiling: @njit gather, rows known"
         self.arena = _Arena(spec)
-        self._stamp = np.zeros(spec.capacity, dtype=np.int64)
-        self._slot = np.zeros(spec.capacity, dtype=np.int64)
-        self._batch = 0
 
     def load(self, keys: np.ndarray, now: np.ndarray) -> None:
         rows = self.arena.take_rows(keys.shape[0])
@@ -771,9 +763,7 @@ class GatherCeiling:
         if self.mode == "numpy":
             self.arena.adagrad(rows, grads)
         else:
-            self._batch += 1
-            _scatter_adagrad(rows, grads, self.arena.emb, self.arena.acc, self.arena.lr, self.arena.eps, self._stamp,
-                             self._slot, self._batch)
+            _scatter_adagrad(rows, grads, self.arena.emb, self.arena.acc, self.arena.lr, self.arena.eps)
 
     def expire(self, now: int) -> int:
         a = self.arena

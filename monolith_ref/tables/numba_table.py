@@ -7,11 +7,13 @@ work inside it (slowly). The test suite runs once that way on a small case.
 Layout (chapter 6 draws it):
 
 * **An index**: a *bucketed* cuckoo hash map. ``num_buckets`` buckets of ``SLOTS`` (4)
-  slots; key ``k`` lives in bucket ``h0(k)`` or ``h1(k)``, in any of its 4 slots. A lookup
-  reads at most 8 adjacent keys (two cache lines); an insert that finds both buckets full
-  kicks a resident to its other bucket, as in chapter 4. Four slots per bucket let the
-  index fill to about 90% before inserts fail, against about 50% for the one-slot,
-  two-table map of chapter 4 (the book measures both).
+  slots; key ``k`` lives in bucket ``h0(k)`` or ``h1(k)``, in any of its 4 slots. A bucket
+  is one 64-byte record, its four keys then its four row numbers (``_index[b]``, uint64), so
+  a probe reads one cache line; a lookup reads at most two. An insert that finds both
+  buckets full kicks a resident to its other bucket, as in chapter 4. Four slots per bucket
+  let the index fill to about 90% before inserts fail, against about 50% for the one-slot,
+  two-table map of chapter 4 (the book measures both); the table sizes it for 80%. Buckets
+  are picked by multiply-shift range reduction, so their number need not be a power of two.
 * **An arena** of rows: ``embeddings (capacity, dim)``, ``opt_state (capacity, width)``,
   ``last_seen``, ``row_key``, ``live``, ``touched``. The index maps a key to a row number.
   Expired rows go on a free list and are reused.
@@ -27,19 +29,29 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from ..hashing import GOLDEN_GAMMA
 from ..optim import FTRL, SGD, Adagrad
 from .base import TableBase, TableConfig, check_ids, check_row_state, filter_from_state, filter_state
 
-__all__ = ["NumbaTable", "SLOTS", "init_row", "splitmix", "seed_offset"]
+__all__ = ["NumbaTable", "SLOTS", "TARGET_LOAD", "init_row", "splitmix", "seed_offset"]
 
 SLOTS = 4
+#: Load factor the index is sized for (it grows when an insert fails, near 90% for 4 slots).
+TARGET_LOAD = 0.8
 _EMPTY = np.int64(-1)
+_FREE = np.uint64(0xFFFFFFFFFFFFFFFF)  # the row number of an empty index slot
 _G = np.uint64(int(GOLDEN_GAMMA))
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+
+#: How many IDs ahead the kernels ask the CPU to fetch a bucket or a row (measured: 16
+#: hides most of a cache miss on the benchmark's machine; 4 too few, 32 too many).
+PREFETCH_AHEAD = 16
 
 # kernel status codes
 _OK, _INDEX_FULL, _ARENA_FULL, _MISS = 0, 1, 2, 3
@@ -64,8 +76,9 @@ def _offset(seed: np.uint64) -> np.uint64:
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bucket(key: np.uint64, offset: np.uint64, mask: np.uint64) -> np.int64:
-    return np.int64(_splitmix(key + offset) & mask)
+def _bucket(key: np.uint64, offset: np.uint64, nb: np.uint64) -> np.int64:
+    """Bucket in ``[0, nb)``: the hash's top 32 bits times ``nb``, top 32 bits of that."""
+    return np.int64(((_splitmix(key + offset) >> np.uint64(32)) * nb) >> np.uint64(32))
 
 
 @njit(cache=True, nogil=True)
@@ -88,85 +101,135 @@ def seed_offset(seed: int) -> np.uint64:
     return np.uint64(((int(seed) + 1) * int(GOLDEN_GAMMA)) % 2**64)
 
 
+# =========================================================================== prefetch
+
+
+def _prefetch_py(arr, i) -> None:
+    """What :func:`_prefetch` does without the JIT: nothing (it is only a hint)."""
+
+
+@intrinsic
+def _prefetch_intrinsic(typingctx, arr, i):
+    """Ask the CPU to start loading ``arr[i]`` (a row, for 2-D arrays) into the cache.
+
+    LLVM's ``prefetch`` hint, which Numba does not expose: a lookup computes where the
+    bucket of an ID several positions ahead lives and requests it, so that by the time the
+    loop gets there the cache miss is over. The independent misses then overlap."""
+    sig = types.void(arr, i)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        zero = ir.Constant(ir.IntType(64), 0)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]] + [zero] * (aryty.ndim - 1),
+                                       wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        # read (0), keep in all cache levels (3), data cache (1)
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_prefetch = _prefetch_py if numba.config.DISABLE_JIT else _prefetch_intrinsic
+
+
 # =========================================================================== the index
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _find(bkeys, brows, off0, off1, mask, key) -> np.int64:
+def _find(index, off0, off1, nb, key) -> np.int64:
     r = _EMPTY
-    b = _bucket(key, off0, mask)
+    b = _bucket(key, off0, nb)
     for s in range(SLOTS):
-        if bkeys[b, s] == key and brows[b, s] >= 0:
-            r = brows[b, s]
+        if index[b, s] == key and index[b, SLOTS + s] != _FREE:
+            r = np.int64(index[b, SLOTS + s])
     if r < 0:
-        b = _bucket(key, off1, mask)
+        b = _bucket(key, off1, nb)
         for s in range(SLOTS):
-            if bkeys[b, s] == key and brows[b, s] >= 0:
-                r = brows[b, s]
+            if index[b, s] == key and index[b, SLOTS + s] != _FREE:
+                r = np.int64(index[b, SLOTS + s])
     return r
 
 
 @njit(cache=True, nogil=True)
-def _find_many(bkeys, brows, off0, off1, mask, ids, out) -> None:
-    for i in range(ids.shape[0]):
-        out[i] = _find(bkeys, brows, off0, off1, mask, ids[i])
+def _find_many(index, off0, off1, nb, ids, out, ahead=PREFETCH_AHEAD) -> None:
+    """Row of each ID (-1 if absent), prefetching the first bucket of the ID ``ahead``
+    positions on (0: no prefetching; chapter 6 measures both)."""
+    n = ids.shape[0]
+    for i in range(n):
+        if ahead > 0 and i + ahead < n:
+            _prefetch(index, _bucket(ids[i + ahead], off0, nb))
+        out[i] = _find(index, off0, off1, nb, ids[i])
 
 
 @njit(cache=True, nogil=True)
-def _index_insert(bkeys, brows, off0, off1, mask, key, row, max_kicks) -> bool:
+def _index_insert(index, off0, off1, nb, key, row, max_kicks) -> bool:
     """Put ``key -> row`` in a free slot of one of its buckets, kicking residents on if
     both are full. On failure the index is left as it was and False is returned."""
-    for b in (_bucket(key, off0, mask), _bucket(key, off1, mask)):
+    urow = np.uint64(row)
+    for b in (_bucket(key, off0, nb), _bucket(key, off1, nb)):
         for s in range(SLOTS):
-            if brows[b, s] < 0:
-                bkeys[b, s] = key
-                brows[b, s] = row
+            if index[b, SLOTS + s] == _FREE:
+                index[b, s] = key
+                index[b, SLOTS + s] = urow
                 return True
     # Both buckets full: a kick-out chain. Remember it so a failure can be undone.
     trail_b = np.empty(max_kicks, dtype=np.int64)
     trail_s = np.empty(max_kicks, dtype=np.int64)
-    b = _bucket(key, off0, mask)
+    b = _bucket(key, off0, nb)
     for step in range(max_kicks):
         s = step % SLOTS
         trail_b[step] = b
         trail_s[step] = s
-        old_key, old_row = bkeys[b, s], brows[b, s]
-        bkeys[b, s] = key
-        brows[b, s] = row
-        key, row = old_key, old_row
-        b0 = _bucket(key, off0, mask)
-        alt = _bucket(key, off1, mask) if b0 == b else b0
+        old_key, old_row = index[b, s], index[b, SLOTS + s]
+        index[b, s] = key
+        index[b, SLOTS + s] = urow
+        key, urow = old_key, old_row
+        b0 = _bucket(key, off0, nb)
+        alt = _bucket(key, off1, nb) if b0 == b else b0
         for t in range(SLOTS):
-            if brows[alt, t] < 0:
-                bkeys[alt, t] = key
-                brows[alt, t] = row
+            if index[alt, SLOTS + t] == _FREE:
+                index[alt, t] = key
+                index[alt, SLOTS + t] = urow
                 return True
         b = alt
     for step in range(max_kicks - 1, -1, -1):  # undo, newest first
         b, s = trail_b[step], trail_s[step]
-        old_key, old_row = bkeys[b, s], brows[b, s]
-        bkeys[b, s] = key
-        brows[b, s] = row
-        key, row = old_key, old_row
+        old_key, old_row = index[b, s], index[b, SLOTS + s]
+        index[b, s] = key
+        index[b, SLOTS + s] = urow
+        key, urow = old_key, old_row
     return False
 
 
 @njit(cache=True, nogil=True)
-def _index_delete(bkeys, brows, off0, off1, mask, key) -> None:
-    for b in (_bucket(key, off0, mask), _bucket(key, off1, mask)):
+def _index_delete(index, off0, off1, nb, key) -> None:
+    for b in (_bucket(key, off0, nb), _bucket(key, off1, nb)):
         for s in range(SLOTS):
-            if brows[b, s] >= 0 and bkeys[b, s] == key:
-                brows[b, s] = _EMPTY
+            if index[b, SLOTS + s] != _FREE and index[b, s] == key:
+                index[b, SLOTS + s] = _FREE
                 return
 
 
 @njit(cache=True, nogil=True)
-def _index_rebuild(bkeys, brows, off0, off1, mask, row_key, live, top, max_kicks) -> bool:
+def _index_clear(index) -> None:
+    for b in range(index.shape[0]):
+        for s in range(SLOTS):
+            index[b, s] = 0
+            index[b, SLOTS + s] = _FREE
+
+
+@njit(cache=True, nogil=True)
+def _index_rebuild(index, off0, off1, nb, row_key, live, top, max_kicks) -> bool:
     """Insert every live row into an empty index (in row order); False if one fails."""
-    brows[:] = _EMPTY
+    _index_clear(index)
     for r in range(top):
         if live[r]:
-            if not _index_insert(bkeys, brows, off0, off1, mask, row_key[r], np.int64(r), max_kicks):
+            if not _index_insert(index, off0, off1, nb, row_key[r], np.int64(r), max_kicks):
                 return False
     return True
 
@@ -201,6 +264,11 @@ def _new_row(key, now, seed_offset, scale, opt_init, emb, opt, seen, row_key, li
 def _stamp_gather(start, stop, now, rows, out, emb, seen, touched) -> None:
     dim = emb.shape[1]
     for i in range(start, stop):
+        if i + PREFETCH_AHEAD < stop:
+            ahead = rows[i + PREFETCH_AHEAD]
+            if ahead >= 0:
+                _prefetch(emb, ahead)
+                _prefetch(seen, ahead)
         r = rows[i]
         if r < 0:
             for j in range(dim):
@@ -213,7 +281,7 @@ def _stamp_gather(start, stop, now, rows, out, emb, seen, touched) -> None:
 
 
 @njit(cache=True, nogil=True)
-def _lookup_train(ids, now, start, insert, out, rows, bkeys, brows, off0, off1, mask, max_kicks,
+def _lookup_train(ids, now, start, insert, out, rows, index, off0, off1, nb, max_kicks,
                   seed_offset, scale, opt_init, emb, opt, seen, row_key, live, touched, free, state):
     """Training lookups from position ``start``: refresh hits; insert misses if ``insert``
     (else mark them -1 in ``rows`` for the caller's filter). Returns (status, position).
@@ -221,13 +289,12 @@ def _lookup_train(ids, now, start, insert, out, rows, bkeys, brows, off0, off1, 
     Three passes: find every row (independent probes, whose cache misses the CPU overlaps),
     then the misses in batch order, then stamp and copy the rows."""
     n = ids.shape[0]
-    for i in range(start, n):
-        rows[i] = _find(bkeys, brows, off0, off1, mask, ids[i])
+    _find_many(index, off0, off1, nb, ids[start:], rows[start:])
     for i in range(start, n):
         if rows[i] >= 0:
             continue
         key = ids[i]
-        r = _find(bkeys, brows, off0, off1, mask, key)  # inserted earlier in this batch?
+        r = _find(index, off0, off1, nb, key)  # inserted earlier in this batch?
         if r < 0:
             if not insert:
                 continue
@@ -235,7 +302,7 @@ def _lookup_train(ids, now, start, insert, out, rows, bkeys, brows, off0, off1, 
             if r < 0:
                 _stamp_gather(start, i, now, rows, out, emb, seen, touched)
                 return _ARENA_FULL, i
-            if not _index_insert(bkeys, brows, off0, off1, mask, key, r, max_kicks):
+            if not _index_insert(index, off0, off1, nb, key, r, max_kicks):
                 # give the row back; the caller grows the index and calls again from i
                 live[r] = False
                 touched[r] = 0
@@ -251,7 +318,10 @@ def _lookup_train(ids, now, start, insert, out, rows, bkeys, brows, off0, off1, 
 
 @njit(cache=True, nogil=True)
 def _gather(rows, emb, out) -> None:
-    for i in range(rows.shape[0]):
+    n = rows.shape[0]
+    for i in range(n):
+        if i + PREFETCH_AHEAD < n and rows[i + PREFETCH_AHEAD] >= 0:
+            _prefetch(emb, rows[i + PREFETCH_AHEAD])
         r = rows[i]
         if r >= 0:
             for j in range(emb.shape[1]):
@@ -290,25 +360,38 @@ def _step(code, params, w, st, g) -> None:
 
 
 @njit(cache=True, nogil=True)
-def _apply(rows, grads, code, params, emb, opt, touched, stamp, slot, batch_id) -> None:
-    """Sum each present row's gradients in batch order, then one optimizer step per row."""
+def _apply(rows, grads, code, params, emb, opt, touched) -> None:
+    """Sum each present row's gradients in batch order, then one optimizer step per row.
+
+    Repeated rows are found with a small open-addressing map from row number to its
+    accumulator, local to the call (so the arena carries no scratch arrays)."""
     n, dim = grads.shape
     acc = np.empty((n, dim), dtype=np.float32)
     order = np.empty(n, dtype=np.int64)
+    bits = 1
+    while (1 << bits) < 2 * n:
+        bits += 1
+    size = 1 << bits
+    shift = np.uint64(64 - bits)
+    seen_row = np.full(size, -1, dtype=np.int64)
+    seen_at = np.empty(size, dtype=np.int32)
     u = 0
     for i in range(n):
         r = rows[i]
         if r < 0:
             continue
-        if stamp[r] != batch_id:
-            stamp[r] = batch_id
-            slot[r] = u
+        h = np.int64((np.uint64(r) * _G) >> shift)
+        while seen_row[h] != r and seen_row[h] != -1:
+            h = (h + 1) & (size - 1)
+        if seen_row[h] == -1:
+            seen_row[h] = r
+            seen_at[h] = u
             order[u] = r
             for j in range(dim):
                 acc[u, j] = grads[i, j]
             u += 1
         else:
-            k = slot[r]
+            k = seen_at[h]
             for j in range(dim):
                 acc[k, j] = acc[k, j] + grads[i, j]
     for k in range(u):
@@ -318,13 +401,13 @@ def _apply(rows, grads, code, params, emb, opt, touched, stamp, slot, batch_id) 
 
 
 @njit(cache=True, nogil=True)
-def _expire(now, ttl, bkeys, brows, off0, off1, mask, seen, row_key, live, touched, free, state):
+def _expire(now, ttl, index, off0, off1, nb, seen, row_key, live, touched, free, state):
     """Free every live row unseen for longer than ``ttl``; return the removed keys."""
     removed = np.empty(state[2], dtype=np.uint64)
     k = 0
     for r in range(state[1]):
         if live[r] and now - seen[r] > ttl:
-            _index_delete(bkeys, brows, off0, off1, mask, row_key[r])
+            _index_delete(index, off0, off1, nb, row_key[r])
             live[r] = False
             touched[r] = 0
             free[state[0]] = r
@@ -369,7 +452,6 @@ class NumbaTable(TableBase):
         self.max_kicks = int(max_kicks)
         self._filter = None if config.filter is None else config.filter.build(config.seed)
         self._removed: set[int] = set()
-        self._batch_id = 0
         self._alloc_arena(int(capacity))
         self._alloc_index(self._buckets_for(int(capacity)), generation=0)
 
@@ -377,9 +459,8 @@ class NumbaTable(TableBase):
 
     @staticmethod
     def _buckets_for(rows: int) -> int:
-        """A power of two with room for ``rows`` keys at about 60% of the slots."""
-        need = max(1, int(np.ceil(rows / (SLOTS * 0.6))))
-        return 1 << (need - 1).bit_length()
+        """Buckets for ``rows`` keys at :data:`TARGET_LOAD` of the slots."""
+        return max(2, int(np.ceil(rows / (SLOTS * TARGET_LOAD))))
 
     def _alloc_arena(self, capacity: int) -> None:
         dim, width = self.config.dim, self.config.state_width
@@ -389,9 +470,7 @@ class NumbaTable(TableBase):
         self.row_key = np.zeros(capacity, dtype=np.uint64)
         self.live = np.zeros(capacity, dtype=np.bool_)
         self.touched = np.zeros(capacity, dtype=np.uint8)
-        self._stamp = np.zeros(capacity, dtype=np.int64)
-        self._slot = np.zeros(capacity, dtype=np.int64)
-        self._free = np.zeros(capacity, dtype=np.int64)
+        self._free = np.zeros(capacity, dtype=np.int32)
         self._state = np.zeros(3, dtype=np.int64)  # n_free, top, n_live
 
     def _grow_arena(self) -> None:
@@ -411,22 +490,24 @@ class NumbaTable(TableBase):
         seed0 = (self.config.seed + 2 * generation) % 2**64
         self._off0 = np.uint64(((seed0 + 1) * int(GOLDEN_GAMMA)) % 2**64)
         self._off1 = np.uint64(((seed0 + 2) * int(GOLDEN_GAMMA)) % 2**64)
-        self._bkeys = np.zeros((num_buckets, SLOTS), dtype=np.uint64)
-        self._brows = np.full((num_buckets, SLOTS), -1, dtype=np.int64)
-        self._mask = np.uint64(num_buckets - 1)
+        if num_buckets >= 2**32:
+            raise MemoryError(f"an index of {num_buckets} buckets is beyond NumbaTable's 2**32")
+        self._index = np.empty((num_buckets, 2 * SLOTS), dtype=np.uint64)  # 4 keys, then 4 rows
+        _index_clear(self._index)
+        self._nb = np.uint64(num_buckets)
 
     def _grow_index(self) -> None:
         """New hash seeds and twice the buckets, then reinsert every live row."""
-        buckets = self._bkeys.shape[0]
+        buckets = self._index.shape[0]
         while True:
             buckets *= 2
             self._alloc_index(buckets, self.generation + 1)
-            if _index_rebuild(self._bkeys, self._brows, self._off0, self._off1, self._mask, self.row_key,
+            if _index_rebuild(self._index, self._off0, self._off1, self._nb, self.row_key,
                               self.live, int(self._state[1]), self.max_kicks):
                 return
 
     def _index_args(self) -> tuple:
-        return self._bkeys, self._brows, self._off0, self._off1, self._mask
+        return self._index, self._off0, self._off1, self._nb
 
     def _rows_of(self, ids: np.ndarray) -> np.ndarray:
         rows = np.empty(ids.shape[0], dtype=np.int64)
@@ -487,9 +568,8 @@ class NumbaTable(TableBase):
             self._filter.forget(key)
 
     def _apply_gradients(self, ids: np.ndarray, grads: np.ndarray) -> None:
-        self._batch_id += 1
         _apply(self._rows_of(ids), grads, self._code, self._params, self.embeddings, self.opt_state,
-               self.touched, self._stamp, self._slot, self._batch_id)
+               self.touched)
 
     def _expire(self, now: int) -> int:
         ttl = self.config.ttl
@@ -568,14 +648,14 @@ class NumbaTable(TableBase):
 
     def memory_bytes(self) -> int:
         """Bytes of every array the table holds (index, arena, scratch) and its filter."""
-        arrays = (self._bkeys, self._brows, self.embeddings, self.opt_state, self.last_seen, self.row_key,
-                  self.live, self.touched, self._stamp, self._slot, self._free)
+        arrays = (self._index, self.embeddings, self.opt_state, self.last_seen, self.row_key, self.live,
+                  self.touched, self._free)
         total = sum(int(a.nbytes) for a in arrays)
         return total + (self._filter.memory_bytes() if self._filter is not None else 0)
 
     def stats(self) -> dict[str, float]:
         """Rows, arena capacity, index slots, index load factor, and the index generation."""
-        slots = self._bkeys.size
+        slots = self._index.shape[0] * SLOTS
         return {
             "size": len(self),
             "capacity": int(self.embeddings.shape[0]),
