@@ -1,10 +1,11 @@
-"""Training and evaluation loops: the batch stage (paper §2.2).
+"""Training and evaluation loops: the batch stage and the online stage (paper §2.2).
 
 Monolith trains in two stages. The *batch stage* makes passes over stored data, and is used
-when a model starts or its architecture changes; the *online stage* (chapter 9) then keeps
-training on the live stream. This module holds the batch stage and the pieces both use:
-building a DeepFM over two tables, one training step (dense optimizer plus the tables'
-sparse optimizers), and evaluation with serving lookups.
+when a model starts or its architecture changes; the *online stage* then keeps training on
+the live stream, handing its parameters to serving as it goes (the paper's Algorithm 1:
+:func:`online_stage`). This module holds both stages and the pieces they share: building a
+DeepFM over two tables, one training step (dense optimizer plus the tables' sparse
+optimizers), and evaluation with serving lookups.
 
 See: book/ch08_deepfm.md
 """
@@ -27,7 +28,8 @@ from .optim import FTRL, Adagrad, SparseOptimizer
 from .tables.base import EmbeddingTable, TableConfig
 from .tables.numba_table import NumbaTable
 
-__all__ = ["ModelConfig", "TrainConfig", "History", "build_deepfm", "train_step", "predict", "evaluate", "train"]
+__all__ = ["ModelConfig", "TrainConfig", "History", "build_deepfm", "train_step", "predict", "evaluate", "train",
+           "OnlineResult", "online_stage"]
 
 
 @dataclass(frozen=True)
@@ -197,3 +199,86 @@ def _train(model: DeepFM, events: Events, cfg: TrainConfig, test: Events | None,
             record.update({"test_auc": metrics["auc"], "test_logloss": metrics["logloss"]})
         history.epochs.append(record)
     return history
+
+
+# =========================================================================== the online stage
+
+
+@dataclass
+class OnlineResult:
+    """What :func:`online_stage` measured: per shard, the serving model's AUC and log loss
+    before it trained on the shard, the shard's time span and size; every prediction in
+    order; and the sync reports. See: book/ch09_streaming.md
+    """
+
+    shard_auc: list[float] = field(default_factory=list)
+    shard_logloss: list[float] = field(default_factory=list)
+    shard_start: list[int] = field(default_factory=list)
+    shard_end: list[int] = field(default_factory=list)
+    shard_size: list[int] = field(default_factory=list)
+    probs: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float32))
+    labels: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float32))
+    times: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    syncs: list[Any] = field(default_factory=list)
+
+    @property
+    def mean_auc(self) -> float:
+        """The mean of the per-shard AUCs (shards with one class only are skipped)."""
+        vals = [a for a in self.shard_auc if np.isfinite(a)]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    @property
+    def auc(self) -> float:
+        """The AUC of every online prediction together (progressive validation)."""
+        return auc(self.labels, self.probs)
+
+
+def online_stage(model: DeepFM, shards: list[Events], sync: Any, optimizer: torch.optim.Optimizer | None = None,
+                 config: TrainConfig | None = None, learn: bool = True, log_odds_shift: float = 0.0,
+                 desc: str = "online") -> OnlineResult:
+    """The paper's Algorithm 1 after the batch stage. For each shard ``D_i`` in order:
+
+    1. ``sync.sync(t)``: serving parameters <- training parameters (a touched-key delta, and
+       the dense head when the sync's ``dense_every`` says so);
+    2. evaluate the serving replica on ``D_i`` (``AUC_i``), with ``log_odds_shift``;
+    3. if ``learn``, train on ``D_i`` (one pass, in time order).
+
+    ``learn=False`` is the batch-only baseline: serving stays at the batch model (the syncs
+    then carry nothing). ``sync`` is a :class:`~monolith_ref.serving.ParameterSync` for
+    ``model``; ``optimizer`` the dense optimizer to continue with (pass the batch stage's,
+    so Adam keeps its moments). See: book/ch09_streaming.md
+    """
+    cfg = config or TrainConfig()
+    if not shards:
+        raise ValueError("online_stage needs at least one shard")
+    opt = optimizer or torch.optim.Adam(model.head.parameters(), lr=cfg.lr)
+    threads = torch.get_num_threads()
+    if cfg.torch_threads is not None:
+        torch.set_num_threads(cfg.torch_threads)
+    result = OnlineResult()
+    probs, labels, times = [], [], []
+    try:
+        bar: Any = tqdm(shards, desc=desc, disable=not cfg.progress, leave=False)
+        for shard in bar:
+            if len(shard) == 0:
+                continue
+            result.syncs.append(sync.sync(int(shard.time[0])))
+            p = sync.replica.predict(shard, log_odds_shift)
+            has_both = 0 < float(shard.label.sum()) < len(shard)
+            result.shard_auc.append(auc(shard.label, p) if has_both else float("nan"))
+            result.shard_logloss.append(log_loss(shard.label, p))
+            result.shard_start.append(int(shard.time[0]))
+            result.shard_end.append(int(shard.time[-1]))
+            result.shard_size.append(len(shard))
+            probs.append(p)
+            labels.append(shard.label)
+            times.append(shard.time)
+            if learn:
+                for start in range(0, len(shard), cfg.batch_size):
+                    train_step(model, opt, shard[start : start + cfg.batch_size])
+    finally:
+        torch.set_num_threads(threads)
+    result.probs = np.concatenate(probs).astype(np.float32)
+    result.labels = np.concatenate(labels).astype(np.float32)
+    result.times = np.concatenate(times).astype(np.int64)
+    return result
