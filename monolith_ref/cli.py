@@ -56,11 +56,28 @@ def _experiment(args: argparse.Namespace) -> int:
     if args.name == "collisions":
         from .experiments.collisions import main_collisions
 
+        if args.which not in ("e1", "e2", "both"):
+            print(f"monolith-ref experiment collisions: --which must be e1, e2 or both, got {args.which}",
+                  file=sys.stderr)
+            return 2
+
         if args.movielens is not None and not args.movielens.exists():
             print(f"monolith-ref experiment: no file at {args.movielens}", file=sys.stderr)
             return 2
         print(main_collisions(which=args.which, size=args.size, movielens=args.movielens, out=args.out,
                               seeds=args.seeds, progress=not args.quiet))
+        return 0
+    if args.name == "online":
+        from .experiments.online import main_online
+
+        if args.movielens is not None:
+            print("monolith-ref experiment online: runs on the synthetic stream only (no --movielens)", file=sys.stderr)
+            return 2
+        which = {"both": "both", "e3": "e3", "e5": "e5"}.get(args.which)
+        if which is None:
+            print(f"monolith-ref experiment online: --which must be e3, e5 or both, got {args.which}", file=sys.stderr)
+            return 2
+        print(main_online(which=which, size=args.size, out=args.out, seeds=args.seeds, progress=not args.quiet))
         return 0
     print(f"monolith-ref experiment: unknown experiment {args.name!r}", file=sys.stderr)  # pragma: no cover
     return 2
@@ -90,8 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_bench)
     e = sub.add_parser("experiment", help="run one of the paper's experiments at full size (Part IV)")
-    e.add_argument("name", choices=("collisions",), help="collisions: E1 and E2 of chapter 13")
-    e.add_argument("--which", choices=("e1", "e2", "both"), default="both", help="which experiment")
+    e.add_argument("name", choices=("collisions", "online"),
+                   help="collisions: E1 and E2 of chapter 13; online: E3 and E5 of chapter 14")
+    e.add_argument("--which", choices=("e1", "e2", "e3", "e5", "both"), default="both",
+                   help="which experiment of the pair (e1/e2 for collisions, e3/e5 for online)")
     e.add_argument("--size", choices=("full", "small", "smoke"), default="full",
                    help="full: the chapter's settings (minutes); small: the notebook's; smoke: seconds")
     e.add_argument("--seeds", type=int, default=3, help="seeds per variant (mean and spread are reported)")

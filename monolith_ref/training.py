@@ -12,6 +12,7 @@ See: book/ch08_deepfm.md
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from .tables.base import EmbeddingTable, TableConfig
 from .tables.numba_table import NumbaTable
 
 __all__ = ["ModelConfig", "TrainConfig", "History", "build_deepfm", "train_step", "predict", "evaluate", "train",
-           "OnlineResult", "online_stage"]
+           "OnlineResult", "online_stage", "fork_trainer"]
 
 
 @dataclass(frozen=True)
@@ -233,9 +234,22 @@ class OnlineResult:
         return auc(self.labels, self.probs)
 
 
+def fork_trainer(model: DeepFM, optimizer: torch.optim.Optimizer) -> tuple[DeepFM, torch.optim.Optimizer]:
+    """An independent copy of a model (tables included) and of its dense optimizer's state.
+
+    ``load_state_dict`` alone would not do: it keeps the very tensors of the original's
+    state (Adam's moments), so two copies would keep updating the same buffers.
+    See: book/ch09_streaming.md
+    """
+    twin = copy.deepcopy(model)
+    opt = type(optimizer)(twin.head.parameters(), **optimizer.defaults)
+    opt.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+    return twin, opt
+
+
 def online_stage(model: DeepFM, shards: list[Events], sync: Any, optimizer: torch.optim.Optimizer | None = None,
                  config: TrainConfig | None = None, learn: bool = True, log_odds_shift: float = 0.0,
-                 desc: str = "online") -> OnlineResult:
+                 expire: bool = True, desc: str = "online") -> OnlineResult:
     """The paper's Algorithm 1 after the batch stage. For each shard ``D_i`` in order:
 
     1. ``sync.sync(t)``: serving parameters <- training parameters (a touched-key delta, and
@@ -244,7 +258,8 @@ def online_stage(model: DeepFM, shards: list[Events], sync: Any, optimizer: torc
     3. if ``learn``, train on ``D_i`` (one pass, in time order).
 
     ``learn=False`` is the batch-only baseline: serving stays at the batch model (the syncs
-    then carry nothing). ``sync`` is a :class:`~monolith_ref.serving.ParameterSync` for
+    then carry nothing). ``expire``: after training on a shard, expire both tables at the
+    shard's last event time (a no-op without a TTL); the next sync carries the removals. ``sync`` is a :class:`~monolith_ref.serving.ParameterSync` for
     ``model``; ``optimizer`` the dense optimizer to continue with (pass the batch stage's,
     so Adam keeps its moments). See: book/ch09_streaming.md
     """
@@ -276,6 +291,9 @@ def online_stage(model: DeepFM, shards: list[Events], sync: Any, optimizer: torc
             if learn:
                 for start in range(0, len(shard), cfg.batch_size):
                     train_step(model, opt, shard[start : start + cfg.batch_size])
+                if expire:
+                    model.vectors.table.expire(int(shard.time[-1]))
+                    model.weights.table.expire(int(shard.time[-1]))
     finally:
         torch.set_num_threads(threads)
     result.probs = np.concatenate(probs).astype(np.float32)

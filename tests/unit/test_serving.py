@@ -212,3 +212,20 @@ def test_online_stage_runs_algorithm_1(events) -> None:
     assert 0.4 < live.mean_auc < 1.0 and 0.4 < live.auc < 1.0
     with pytest.raises(ValueError):
         online_stage(model, [], sync)
+
+
+def test_fork_trainer_copies_do_not_share_state(events) -> None:
+    from monolith_ref.training import fork_trainer, train_step
+
+    model = build_deepfm(len(events.field_names), events.dense.shape[1])
+    opt = torch.optim.Adam(model.head.parameters(), lr=1e-3)
+    train(model, events[:1000], QUIET, optimizer=opt)
+    twin, twin_opt = fork_trainer(model, opt)
+    before = {k: v.clone() for k, v in model.head.state_dict().items()}
+    moments = [s["exp_avg"].clone() for s in opt.state.values()]
+    rows = model.vectors.table.export()
+    train_step(twin, twin_opt, events[1000:1500])  # trains the twin only
+    assert all(torch.equal(before[k], v) for k, v in model.head.state_dict().items())
+    assert all(torch.equal(m, s["exp_avg"]) for m, s in zip(moments, opt.state.values()))
+    np.testing.assert_array_equal(rows["embeddings"], model.vectors.table.export()["embeddings"])
+    assert len(twin.vectors.table) >= len(model.vectors.table)
