@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``monolith-ref`` console script."""
+    """Entry point of the ``monolith-ref`` console script. See: book/preface.md"""
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

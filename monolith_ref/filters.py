@@ -80,7 +80,7 @@ class OccurrenceFilter:
 
 
 class OccurrenceCounter:
-    """The state of an :class:`OccurrenceFilter`: ``key -> (count, last seen)``."""
+    """The state of an :class:`OccurrenceFilter`: ``key -> (count, last seen)``. See: book/ch05_filters.md"""
 
     def __init__(self, threshold: int) -> None:
         self.threshold = threshold
@@ -165,7 +165,10 @@ class CountMinFilter:
 
 
 class CountMinSketch:
-    """The state of a :class:`CountMinFilter`: a ``(depth, width)`` array of uint16 counters."""
+    """The state of a :class:`CountMinFilter`: a ``(depth, width)`` array of uint16 counters.
+
+    See: book/ch05_filters.md
+    """
 
     MAX = np.iinfo(np.uint16).max
 
@@ -264,7 +267,7 @@ class ProbabilisticFilter:
 
 
 class ProbabilisticAdmitter:
-    """The state of a :class:`ProbabilisticFilter`: just a draw counter."""
+    """The state of a :class:`ProbabilisticFilter`: just a draw counter. See: book/ch05_filters.md"""
 
     def __init__(self, probability: float, seed: int) -> None:
         self.probability, self.seed = probability, seed

@@ -20,7 +20,7 @@ __all__ = ["ExerciseScore", "find_root", "grade", "format_table"]
 
 @dataclass
 class ExerciseScore:
-    """Points for one exercise."""
+    """Points for one exercise. See: book/preface.md"""
 
     exercise: str
     title: str
@@ -30,7 +30,7 @@ class ExerciseScore:
 
 
 def find_root(start: Path | None = None) -> Path:
-    """The monolith-ref checkout that holds ``start`` (default: the working directory)."""
+    """The monolith-ref checkout that holds ``start`` (default: the working directory). See: book/preface.md"""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / "tests" / "exercises").is_dir() and (folder / "exercises").is_dir():

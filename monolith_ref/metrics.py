@@ -221,7 +221,10 @@ class StreamingLogLoss:
 @dataclass(frozen=True)
 class WindowSeries:
     """A metric per window of event time: window ``start`` (seconds), ``value``, ``count``
-    (events) and ``positives``. ``value`` is NaN where a window holds one class only."""
+    (events) and ``positives``. ``value`` is NaN where a window holds one class only.
+
+    See: book/ch08_deepfm.md
+    """
 
     start: np.ndarray
     value: np.ndarray

@@ -82,7 +82,7 @@ def _workload_label(w: str) -> str:
 
 @dataclass
 class Measurement:
-    """One contestant on one workload at one width: a rate (items per second) per repeat."""
+    """One contestant on one workload at one width: a rate (items per second) per repeat. See: book/ch06_numba.md"""
 
     dim: int
     workload: str

@@ -71,7 +71,7 @@ PRESETS: dict[str, SizePreset] = {
 
 @dataclass
 class Batch:
-    """One training batch: the IDs, their rows in the ceiling's layout, and its time."""
+    """One training batch: the IDs, their rows in the ceiling's layout, and its time. See: book/ch06_numba.md"""
 
     ids: np.ndarray
     rows: np.ndarray

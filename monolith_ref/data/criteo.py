@@ -312,7 +312,7 @@ def load_criteo(path: str | Path, *, max_lines: int | None = None) -> Events:
 
 
 def count_lines(path: str | Path) -> int:
-    """Lines in a file (a last line without a newline counts), read in binary blocks."""
+    """Lines in a file (a last line without a newline counts), read in binary blocks. See: book/ch08_deepfm.md"""
     p = _resolve(path)
     count, last = 0, b"\n"
     with open(p, "rb") as f:

@@ -47,7 +47,10 @@ _EXPECTED = (
 @dataclass
 class MovieLensRatings:
     """Raw ratings in file order: ``user``, ``movie`` (int64 IDs), ``rating`` (float64),
-    ``time`` (int64 Unix seconds), and the ``path`` and ``format`` they came from."""
+    ``time`` (int64 Unix seconds), and the ``path`` and ``format`` they came from.
+
+    See: book/ch08_deepfm.md
+    """
 
     user: np.ndarray
     movie: np.ndarray

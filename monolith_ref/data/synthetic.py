@@ -373,7 +373,10 @@ class StreamConfig:
 
 @dataclass(frozen=True)
 class Burst:
-    """An item's viral burst: its index in the world, its ID, and ``[start, end)`` in seconds."""
+    """An item's viral burst: its index in the world, its ID, and ``[start, end)`` in seconds.
+
+    See: book/ch08_deepfm.md
+    """
 
     item_index: int
     item_id: int

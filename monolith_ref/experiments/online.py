@@ -41,7 +41,7 @@ from ..metrics import auc
 from ..serving import ParameterSync, replica_for
 from ..streaming.joiner import JoinerConfig, OnlineJoiner
 from ..streaming.log import Log
-from ..streaming.pipeline import run_pipeline
+from ..streaming.pipeline import release_times, run_pipeline
 from ..streaming.simulate import ArrivalConfig, arrivals
 from ..training import (ModelConfig, OnlineResult, TrainConfig, build_deepfm, fork_trainer, online_stage, predict,
                         train)
@@ -57,6 +57,8 @@ class OnlineSetup:
     ``stream``: the synthetic stream (its seed is replaced by each run's seed);
     ``batch_days``: days of examples for the batch stage; ``shards``: the values of N;
     ``seeds``; ``pipeline``: go through log and joiner (else train on the events directly);
+    ``hold``: train each example once its label is final (see
+    :func:`~monolith_ref.streaming.pipeline.release_times`; False: in join order);
     ``e5_shards``: N values for E5's bytes curve; ``e5_n`` and ``e5_dense_every``: the N and
     the K values of E5's dense-lag runs.
     """
@@ -70,6 +72,7 @@ class OnlineSetup:
     arrivals: ArrivalConfig = field(default_factory=ArrivalConfig)
     joiner: JoinerConfig = field(default_factory=lambda: JoinerConfig(window=3600, memory_seconds=600))
     pipeline: bool = True
+    hold: bool = True
     e5_shards: tuple[int, ...] = (4, 10, 25, 50, 100, 200, 400)
     e5_n: int = 48
     e5_dense_every: tuple[int, ...] = (1, 6, 24, 48)
@@ -114,26 +117,40 @@ class Prepared:
     joiner: dict[str, int]
 
 
-def prepare(setup: OnlineSetup, seed: int) -> Prepared:
+def prepare(setup: OnlineSetup, seed: int, cache: dict | None = None) -> Prepared:
     """Generate the stream, send it through the pipeline, split it at ``batch_days``.
 
-    Examples are split by the time they became available (the joiner's ``join_time``), since
-    that is when an online trainer can learn from them. See: book/ch14_online_measured.md
+    Examples are split by the time the trainer may learn from them: their release time
+    (:func:`~monolith_ref.streaming.pipeline.release_times`: when the label is final, with
+    ``hold``), or their join time. ``cache``: a dict in which the joined examples are kept
+    (keyed by the stream, arrival and joiner settings and the seed), so that setups that
+    differ only in how they train reuse one pipeline run. See: book/ch14_online_measured.md
     """
-    events = synthetic_stream(replace(setup.stream, seed=seed))
-    t0 = int(events.time[0])
-    split = t0 + setup.batch_days * SECONDS_PER_DAY
-    end = t0 + setup.stream.days * SECONDS_PER_DAY
-    if setup.pipeline:
-        with OnlineJoiner(replace(setup.joiner, seed=seed)) as joiner:
-            result = run_pipeline(events, arrivals(events, replace(setup.arrivals, seed=seed)), joiner, Log())
-        ex, available = result.examples.events, result.examples.join_time
-        stats = result.stats.as_dict()
+    stream = replace(setup.stream, seed=seed)
+    key = ("joined", repr(stream), repr(setup.arrivals), repr(setup.joiner), setup.pipeline, seed)
+    if cache is not None and key in cache:
+        t0_events, joined, stats = cache[key]
     else:
-        ex, available, stats = events, events.time, {}
+        events = synthetic_stream(stream)
+        t0_events = int(events.time[0])
+        if setup.pipeline:
+            with OnlineJoiner(replace(setup.joiner, seed=seed)) as joiner:
+                result = run_pipeline(events, arrivals(events, replace(setup.arrivals, seed=seed)), joiner, Log())
+            joined, stats = result.examples, result.stats.as_dict()
+        else:
+            joined, stats = events, {}
+        if cache is not None:
+            cache[key] = (t0_events, joined, stats)
+    split = t0_events + setup.batch_days * SECONDS_PER_DAY
+    end = t0_events + setup.stream.days * SECONDS_PER_DAY
+    if setup.pipeline:
+        order, available = release_times(joined, setup.joiner.window, setup.hold)
+        ex = joined.events[order]
+    else:
+        ex, available = joined, joined.time
     batch = ex[available < split]
     keep = (available >= split) & (available < end)
-    return Prepared(seed, batch, ex[keep], np.asarray(available[keep], dtype=np.int64), split, end, stats)
+    return Prepared(seed, batch, ex[keep], np.asarray(available[keep], dtype=np.int64), split, end, dict(stats))
 
 
 def time_shards(events: Events, start: int, end: int, n: int, times: np.ndarray | None = None) -> list[Events]:
@@ -157,11 +174,12 @@ def _batch_model(setup: OnlineSetup, p: Prepared):
 
 
 def _seed_state(setup: OnlineSetup, seed: int, cache: dict | None):
-    """The prepared data and batch-stage model of one seed, computed once per ``cache``."""
-    key = (id(setup), seed)
+    """The prepared data and batch-stage model of one seed, computed once per ``cache``
+    (keyed by every setting that changes them)."""
+    key = ("state", repr(replace(setup, shards=(), seeds=(), e5_shards=(), e5_n=0, e5_dense_every=())), seed)
     if cache is not None and key in cache:
         return cache[key]
-    p = prepare(setup, seed)
+    p = prepare(setup, seed, cache)
     model, opt = _batch_model(setup, p)
     if cache is not None:
         cache[key] = (p, model, opt)

@@ -16,8 +16,8 @@ from .joiner import (Example, JoinerConfig, JoinerStats, OnlineJoiner, corrected
                      log_odds_correction)
 from .kvstore import SQLiteStore
 from .log import Consumer, CorruptLogError, Log, LogError, Producer, Record
-from .pipeline import (ACTIONS, EXAMPLES, FEATURES, PipelineResult, publish, read_examples, run_joiner,
-                       run_pipeline, time_ordered)
+from .pipeline import (ACTIONS, EXAMPLES, FEATURES, PipelineResult, join_arrivals, publish, read_examples,
+                       release_times, run_joiner, run_pipeline, time_ordered)
 from .simulate import ArrivalConfig, Arrivals, arrivals
 
 __all__ = [
@@ -27,6 +27,6 @@ __all__ = [
     "SQLiteStore",
     "JoinerConfig", "Example", "JoinerStats", "OnlineJoiner", "keep_negative", "log_odds_correction",
     "corrected_probability",
-    "FEATURES", "ACTIONS", "EXAMPLES", "publish", "time_ordered", "run_joiner", "read_examples", "PipelineResult",
+    "FEATURES", "ACTIONS", "EXAMPLES", "publish", "time_ordered", "run_joiner", "read_examples", "release_times", "join_arrivals", "PipelineResult",
     "run_pipeline",
 ]

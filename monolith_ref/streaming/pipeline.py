@@ -30,7 +30,7 @@ from .log import Consumer, Log, Record
 from .simulate import Arrivals
 
 __all__ = ["FEATURES", "ACTIONS", "EXAMPLES", "encode_actions", "decode_action", "publish", "time_ordered",
-           "run_joiner", "read_examples", "PipelineResult", "run_pipeline"]
+           "run_joiner", "read_examples", "release_times", "join_arrivals", "PipelineResult", "run_pipeline"]
 
 FEATURES, ACTIONS, EXAMPLES = "features", "actions", "examples"
 _ACTION = struct.Struct("<Qqf")  # request id, click time, label
@@ -185,6 +185,46 @@ def read_examples(log: Log, field_names: Sequence[str], dense_names: Sequence[st
     if commit:
         consumer.commit()
     return batch
+
+
+def join_arrivals(events: Events, arrivals: Arrivals, joiner: OnlineJoiner, finish: bool = True) -> list:
+    """Feed the arrivals straight to a joiner, in arrival order, without the log: the
+    joiner's logic alone (for experiments with its settings). Returns every example it
+    emitted; its counters are in ``joiner.stats``. See: book/ch09_streaming.md
+    """
+    payloads = encode_features(events)
+    out: list = []
+    now = 0
+    for kind, rid, etime, now, row in zip(arrivals.kind.tolist(), arrivals.request_id.tolist(),
+                                          arrivals.event_time.tolist(), arrivals.arrival.tolist(),
+                                          arrivals.row.tolist()):
+        if kind == 0:
+            out.extend(joiner.add_features(rid, etime, payloads[row], now))
+        else:
+            out.extend(joiner.add_action(rid, etime, now))
+    if finish:
+        out.extend(joiner.finish(now))
+    return out
+
+
+def release_times(batch: JoinedBatch, window: int, hold: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """When a trainer should learn from each joined example, and the order that gives.
+
+    The joiner emits a positive the moment its click arrives, but a negative only when its
+    window closes, ``window`` seconds after the request. Trained in that order, the model
+    always sees the last hour's clicks before the same hour's non-clicks: an item's first
+    hour looks like nothing but clicks (the *delayed feedback* bias; chapter 14 measures
+    what it costs). ``hold=True`` releases every example at ``max(join time, request time
+    + window)``, when its label is final, so a period's positives and negatives are learned
+    together; ``hold=False`` keeps the join order. Returns ``(order, release)``: a stable
+    permutation of the batch and the sorted release times. See: book/ch09_streaming.md
+    """
+    join = np.asarray(batch.join_time, dtype=np.int64)
+    if not hold:
+        return np.arange(join.shape[0]), join
+    release = np.maximum(join, batch.events.time.astype(np.int64) + int(window))
+    order = np.argsort(release, kind="stable")
+    return order, release[order]
 
 
 @dataclass

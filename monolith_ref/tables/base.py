@@ -54,23 +54,23 @@ __all__ = [
 
 
 class TableError(Exception):
-    """Base class of every error a table raises on purpose."""
+    """Base class of every error a table raises on purpose. See: book/ch03_dict_table.md"""
 
 
 class InvalidIdsError(TableError, ValueError):
-    """IDs that are not a 1-D array of non-negative 64-bit integers."""
+    """IDs that are not a 1-D array of non-negative 64-bit integers. See: book/ch03_dict_table.md"""
 
 
 class InvalidGradientsError(TableError, ValueError):
-    """Gradients of the wrong shape or type, or holding NaN or infinity."""
+    """Gradients of the wrong shape or type, or holding NaN or infinity. See: book/ch03_dict_table.md"""
 
 
 class InvalidTimeError(TableError, ValueError):
-    """A ``now`` that is not a non-negative integer number of seconds."""
+    """A ``now`` that is not a non-negative integer number of seconds. See: book/ch03_dict_table.md"""
 
 
 class StateMismatchError(TableError, ValueError):
-    """An exported state that does not fit this table (keys, shapes, dtypes, dim)."""
+    """An exported state that does not fit this table (keys, shapes, dtypes, dim). See: book/ch03_dict_table.md"""
 
 
 # --------------------------------------------------------------------------- filters
@@ -112,7 +112,7 @@ class AdmissionFilter(Protocol):
 
 @runtime_checkable
 class FilterConfig(Protocol):
-    """A filter's settings; ``build(seed)`` makes a fresh, empty filter."""
+    """A filter's settings; ``build(seed)`` makes a fresh, empty filter. See: book/ch05_filters.md"""
 
     def build(self, seed: int) -> AdmissionFilter:
         ...
@@ -446,7 +446,10 @@ FILTER_PREFIX = "filter/"
 
 
 def filter_state(flt: AdmissionFilter | None) -> dict[str, np.ndarray]:
-    """A filter's exported arrays under ``filter/`` keys, for a table's full export (or {})."""
+    """A filter's exported arrays under ``filter/`` keys, for a table's full export (or {}).
+
+    See: book/ch05_filters.md
+    """
     if flt is None:
         return {}
     return {FILTER_PREFIX + k: v for k, v in flt.export().items()}

@@ -36,7 +36,7 @@ _EMPTY = None
 
 
 class CuckooInsertError(RuntimeError):
-    """An insert whose kick-out chain failed while rehashing is off; the map is unchanged."""
+    """An insert whose kick-out chain failed while rehashing is off; the map is unchanged. See: book/ch04_cuckoo.md"""
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class Move:
     ``kind`` is ``"place"`` (``key`` put in an empty slot), ``"kick"`` (``key`` put in a slot
     whose occupant ``evicted`` must move on), ``"rehash"`` (new seeds, ``capacity`` slots per
     table) or ``"fail"`` (the chain hit ``max_kicks``).
+
+    See: book/ch04_cuckoo.md
     """
 
     kind: str

@@ -27,7 +27,10 @@ __all__ = ["Entry", "DictTable"]
 
 @dataclass
 class Entry:
-    """One ID's row: embedding (float32, dim), optimizer state (float32), last-seen time."""
+    """One ID's row: embedding (float32, dim), optimizer state (float32), last-seen time.
+
+    See: book/ch03_dict_table.md
+    """
 
     embedding: np.ndarray
     opt_state: np.ndarray

@@ -97,7 +97,10 @@ init_row = _init_row
 
 
 def seed_offset(seed: int) -> np.uint64:
-    """``(seed + 1) * GOLDEN`` modulo 2**64: the offset :func:`init_row` and the hashes add."""
+    """``(seed + 1) * GOLDEN`` modulo 2**64: the offset :func:`init_row` and the hashes add.
+
+    See: book/ch06_numba.md
+    """
     return np.uint64(((int(seed) + 1) * int(GOLDEN_GAMMA)) % 2**64)
 
 

@@ -103,3 +103,33 @@ def test_features_carry_the_served_payload(events) -> None:
     np.testing.assert_array_equal(ex.fields[order], events[:200].fields[src])
     np.testing.assert_array_equal(ex.dense[order], events[:200].dense[src])
     assert len(encode_features(events[:3])) == 3
+
+
+def test_release_times_hold_examples_until_their_label_is_final(events) -> None:
+    from monolith_ref.streaming.pipeline import release_times
+
+    arr = arrivals(events[:3000], ArrivalConfig(seed=4))
+    with OnlineJoiner(JoinerConfig(window=1200)) as joiner:
+        ex = run_pipeline(events[:3000], arr, joiner, Log()).examples
+    order, release = release_times(ex, 1200)
+    assert np.array_equal(np.sort(order), np.arange(len(ex)))
+    assert np.all(np.diff(release) >= 0)
+    assert np.all(release >= ex.join_time[order]) and np.all(release >= ex.events.time[order] + 1200)
+    same, join = release_times(ex, 1200, hold=False)
+    assert np.array_equal(same, np.arange(len(ex))) and np.array_equal(join, ex.join_time)
+
+
+def test_join_arrivals_without_the_log_matches_the_pipeline(events) -> None:
+    from monolith_ref.streaming.pipeline import join_arrivals
+
+    part = events[:2000]
+    arr = arrivals(part, ArrivalConfig(seed=6))
+    with OnlineJoiner(JoinerConfig(window=900)) as joiner:
+        direct = join_arrivals(part, arr, joiner)
+        stats = joiner.stats.as_dict()
+    with OnlineJoiner(JoinerConfig(window=900)) as joiner:
+        piped = run_pipeline(part, arr, joiner, Log())
+    assert len(direct) == len(part) == len(piped.examples)
+    assert sorted(e.request_id for e in direct) == sorted(piped.examples.events.request_id.tolist())
+    assert stats["positives"] == int(sum(e.label for e in direct))
+    assert abs(stats["positives"] - piped.stats.positives) <= 0.01 * len(part)  # the pipeline advances per minute
