@@ -79,6 +79,14 @@ def _experiment(args: argparse.Namespace) -> int:
             return 2
         print(main_online(which=which, size=args.size, out=args.out, seeds=args.seeds, progress=not args.quiet))
         return 0
+    if args.name == "faults":
+        from .experiments.faults import main_faults
+
+        if args.movielens is not None or args.which != "both":
+            print("monolith-ref experiment faults: takes neither --movielens nor --which", file=sys.stderr)
+            return 2
+        print(main_faults(size=args.size, out=args.out, seeds=args.seeds, progress=not args.quiet))
+        return 0
     print(f"monolith-ref experiment: unknown experiment {args.name!r}", file=sys.stderr)  # pragma: no cover
     return 2
 
@@ -107,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_bench)
     e = sub.add_parser("experiment", help="run one of the paper's experiments at full size (Part IV)")
-    e.add_argument("name", choices=("collisions", "online"),
-                   help="collisions: E1 and E2 of chapter 13; online: E3 and E5 of chapter 14")
+    e.add_argument("name", choices=("collisions", "online", "faults"),
+                   help="collisions: E1 and E2 of chapter 13; online: E3 and E5 of chapter 14; "
+                        "faults: E6 of chapter 11")
     e.add_argument("--which", choices=("e1", "e2", "e3", "e5", "both"), default="both",
                    help="which experiment of the pair (e1/e2 for collisions, e3/e5 for online)")
     e.add_argument("--size", choices=("full", "small", "smoke"), default="full",

@@ -114,6 +114,17 @@ class ShardedTable(TableBase):
         self.threads = int(t)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="shard") if self.threads > 1 else None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies and pickles carry the shards, not the thread pool (a new one is made)."""
+        state = self.__dict__.copy()
+        state["_pool"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.threads > 1:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="shard")
+
     def close(self) -> None:
         """Stop the worker threads (they also stop when the table is garbage-collected)."""
         if self._pool is not None:

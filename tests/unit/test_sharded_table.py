@@ -68,3 +68,18 @@ def test_defaults_and_validation() -> None:
     for bad in ({"num_shards": 0}, {"threads": 0}, {"num_shards": 1.5}):
         with pytest.raises(ValueError):
             ShardedTable(TableConfig(dim=2), **bad)
+
+
+def test_sharded_table_can_be_deep_copied_with_its_threads() -> None:
+    import copy
+
+    from monolith_ref.tables import ShardedTable, TableConfig
+
+    table = ShardedTable(TableConfig(dim=2, seed=1), num_shards=2, threads=2)
+    ids = np.arange(100, dtype=np.uint64)
+    rows = table.lookup(ids, now=0)
+    twin = copy.deepcopy(table)
+    assert twin._pool is not None and twin._pool is not table._pool
+    np.testing.assert_array_equal(twin.lookup(ids, now=1, train=False), rows)
+    twin.apply_gradients(ids, np.ones((100, 2), dtype=np.float32))
+    np.testing.assert_array_equal(table.lookup(ids, now=1, train=False), rows)  # the original is untouched
