@@ -91,6 +91,12 @@ def _experiment(args: argparse.Namespace) -> int:
     return 2
 
 
+def _ps(args: argparse.Namespace) -> int:
+    from .distributed import main_ps
+
+    return int(main_ps(args.ps_args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and documentation)."""
     parser = argparse.ArgumentParser(prog="monolith-ref", description="monolith-ref: the Monolith paper, built and measured.")
@@ -128,11 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for JSON and plots")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=_experiment)
+    p = sub.add_parser("ps", help="run one parameter-server process (chapter 12); --help lists its options",
+                       add_help=False)
+    p.add_argument("ps_args", nargs=argparse.REMAINDER, help="the options of the parameter server")
+    p.set_defaults(func=_ps)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``monolith-ref`` console script. See: book/preface.md"""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["ps"]:  # every option after "ps" belongs to the parameter server's own parser
+        from .distributed import main_ps
+
+        return int(main_ps(argv[1:]))
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 
