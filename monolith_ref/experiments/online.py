@@ -278,7 +278,8 @@ def run_e3(setup: OnlineSetup, progress: bool = True, cache: dict | None = None)
     started = time.perf_counter()
     online_hours = (setup.stream.days - setup.batch_days) * 24
     res = E3Result(setup={"stream": asdict(setup.stream), "batch_days": setup.batch_days,
-                          "online_hours": online_hours, "pipeline": setup.pipeline},
+                          "online_hours": online_hours, "pipeline": setup.pipeline,
+                          "hold": setup.hold},
                    seeds=list(setup.seeds), shards=list(setup.shards))
     for n in setup.shards:
         res.batch_auc[str(n)], res.online_auc[str(n)], res.online_pooled[str(n)] = [], [], []

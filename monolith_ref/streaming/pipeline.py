@@ -217,7 +217,8 @@ def release_times(batch: JoinedBatch, window: int, hold: bool = True) -> tuple[n
     what it costs). ``hold=True`` releases every example at ``max(join time, request time
     + window)``, when its label is final, so a period's positives and negatives are learned
     together; ``hold=False`` keeps the join order. Returns ``(order, release)``: a stable
-    permutation of the batch and the sorted release times. See: book/ch09_streaming.md
+    permutation of the batch and the sorted release times. See: book/ch09_streaming.md (and
+    book/ch14_online_measured.md, which measures what holding is worth)
     """
     join = np.asarray(batch.join_time, dtype=np.int64)
     if not hold:
