@@ -63,6 +63,7 @@ def book_factory(repo_root, tmp_path_factory, nbsync_tool, skip_or_fail):
         # The real static folder, minus the (large, unneeded here) MathJax copy.
         shutil.copytree(repo_root / "book" / "_static", root / "book" / "_static",
                         ignore=shutil.ignore_patterns("mathjax"))
+        shutil.copy(repo_root / "book" / "references.bib", root / "book" / "references.bib")  # bibtex_bibfiles
         (root / "book" / "intro.md").write_text(page, encoding="utf-8")
         toc = "format: jb-book\nroot: book/intro\n"
         if notebook_cells is not None:
