@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from monolith_ref.bench import BenchResult, run_benchmarks
+from monolith_ref.bench.repeat import repeat_runs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -33,17 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for i in range(args.runs):
-        result = run_benchmarks(size=args.size, dims=tuple(args.dims), repeats=args.repeats,
-                                progress=not args.quiet, seed=args.seed)
-        if args.runs > 1:
-            result.to_json(args.out / f"tables-run{i + 1}.json")
-            print(f"run {i + 1} of {args.runs} done (load average {result.meta['load_before']:.1f}"
-                  f" -> {result.meta['load_after']:.1f})")
-        results.append(result)
-    final = results[0] if len(results) == 1 else BenchResult.combine(results)
+    final = repeat_runs(lambda: run_benchmarks(size=args.size, dims=tuple(args.dims), repeats=args.repeats,
+                                                progress=not args.quiet, seed=args.seed),
+                        args.runs, args.out, "tables", BenchResult.combine)
     print(final.table())
     final.to_json(args.out / "tables.json")
     final.plot(args.out / "tables.png")

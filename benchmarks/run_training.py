@@ -21,6 +21,7 @@ import argparse
 from pathlib import Path
 from statistics import median
 
+from monolith_ref.bench.repeat import repeat_runs
 from monolith_ref.bench.training import TRAINING_PRESETS, TrainingBenchResult, run_training_benchmark
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -38,20 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for i in range(args.runs):
+    ratios: list[float] = []
+
+    def one_run() -> TrainingBenchResult:
         result = run_training_benchmark(size=args.size, batch_size=args.batch_size, steps=args.steps,
                                         repeats=args.repeats, progress=not args.quiet, seed=args.seed)
-        if args.runs > 1:
-            result.to_json(args.out / f"training-run{i + 1}.json")
-            print(f"run {i + 1} of {args.runs}: NumbaTable {result.ratio('numba'):.2f}x the hashed model "
-                  f"(load average {result.meta['load_before']:.1f} -> {result.meta['load_after']:.1f})")
-        results.append(result)
-    final = results[0] if len(results) == 1 else TrainingBenchResult.combine(results)
+        ratios.append(result.ratio("numba"))
+        return result
+
+    final = repeat_runs(one_run, args.runs, args.out, "training", TrainingBenchResult.combine,
+                        note=lambda r: f"NumbaTable {r.ratio('numba'):.2f}x the hashed model")
     print(final.table())
-    if len(results) > 1:
-        ratios = [r.ratio("numba") for r in results]
+    if len(ratios) > 1:
         print(f"per-run ratios: {', '.join(f'{x:.2f}x' for x in ratios)}; median {median(ratios):.2f}x")
     final.to_json(args.out / "training.json")
     import matplotlib

@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .fsio import fsync_dir, write_synced
 from .models import DeepFM
 from .tables.base import StateMismatchError
 from .tables.sharded_table import ShardedTable
@@ -118,21 +119,6 @@ class BrokenSnapshotWarning(UserWarning):
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "xb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _sha256(data: bytes) -> str:
@@ -214,15 +200,15 @@ def write_snapshot(directory: str | os.PathLike[str], name: str, arrays: Mapping
     try:
         listing: dict[str, dict[str, dict[str, Any]]] = {"arrays": {}, "blobs": {}}
         for section, key, file, data in files:  # rule 1: every file written aside and fsynced
-            _write_file(tmp / file, data)
+            write_synced(tmp / file, data)
             listing[section][key] = {"file": file, "bytes": len(data), "sha256": _sha256(data)}
         manifest: dict[str, Any] = {"format": _FORMAT, "version": FORMAT_VERSION, "name": name,
                                     "meta": meta_json, "files": listing}
         manifest["checksum"] = _sha256(_canonical(manifest))
-        _write_file(tmp / MANIFEST, json.dumps(manifest, indent=1).encode())  # rule 2: the manifest last
-        _fsync_dir(tmp)
+        write_synced(tmp / MANIFEST, json.dumps(manifest, indent=1).encode())  # rule 2: the manifest last
+        fsync_dir(tmp)
         os.rename(tmp, final)  # rule 3: publish in one step ...
-        _fsync_dir(root)  # ... and make the rename durable
+        fsync_dir(root)  # ... and make the rename durable
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -236,7 +222,7 @@ def _delete(path: Path) -> None:
     """Remove a snapshot so that no half-deleted one is ever left under its name."""
     doomed = path.with_name(f"{DEL_PREFIX}{path.name}")
     os.rename(path, doomed)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     shutil.rmtree(doomed, ignore_errors=True)
 
 

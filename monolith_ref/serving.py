@@ -36,7 +36,8 @@ from numba import njit
 from .data.synthetic import Events
 from .models import DeepFM, DeepFMHead
 from .tables.base import check_ids
-from .tables.numba_table import SLOTS, TARGET_LOAD, _find, _find_many, _gather, _index_clear, _index_delete, _index_insert
+from .tables.numba_table import (SLOTS, TARGET_LOAD, _find, _find_many, _gather, _index_clear, _index_delete,
+                                 _index_insert, _index_rebuild, _release_row, _take_row)
 from .hashing import GOLDEN_GAMMA
 
 __all__ = ["SparseDelta", "SyncUpdate", "SyncReport", "ServingTable", "ServingModel", "ServingReplica",
@@ -124,21 +125,12 @@ def _upsert(index, off0, off1, nb, ids, values, emb, row_key, live, free, state,
     for i in range(ids.shape[0]):
         r = _find(index, off0, off1, nb, ids[i])
         if r < 0:
-            if state[0] > 0:
-                r = free[state[0] - 1]
-            elif state[1] < emb.shape[0]:
-                r = state[1]
-            else:
+            r = _take_row(ids[i], row_key, live, free, state, emb.shape[0])
+            if r < 0:
                 return 1, i
             if not _index_insert(index, off0, off1, nb, ids[i], r, max_kicks):
+                _release_row(r, live, free, state)
                 return 2, i
-            if state[0] > 0:
-                state[0] -= 1
-            else:
-                state[1] += 1
-            row_key[r] = ids[i]
-            live[r] = True
-            state[2] += 1
         for j in range(emb.shape[1]):
             emb[r, j] = values[i, j]
     return 0, ids.shape[0]
@@ -153,10 +145,7 @@ def _remove(index, off0, off1, nb, ids, live, free, state) -> int:
         r = rows[i]
         if r >= 0 and live[r]:
             _index_delete(index, off0, off1, nb, ids[i])
-            live[r] = False
-            free[state[0]] = r
-            state[0] += 1
-            state[2] -= 1
+            _release_row(r, live, free, state)
             removed += 1
     return removed
 
@@ -209,11 +198,7 @@ class ServingTable:
             buckets *= 2
             self.generation += 1
             self._alloc_index(buckets)
-            top = int(self._state[1])
-            rows = np.flatnonzero(self._live[:top])
-            keys = self._row_key[rows]
-            if all(_index_insert(self._index, self._off0, self._off1, self._nb, k, np.int64(r), self.max_kicks)
-                   for k, r in zip(keys, rows)):
+            if _index_rebuild(*self._args(), self._row_key, self._live, int(self._state[1]), self.max_kicks):
                 return
 
     def _args(self) -> tuple:

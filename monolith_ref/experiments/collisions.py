@@ -524,6 +524,14 @@ def _seeds(seeds: Sequence[int] | int | None, default: tuple[int, ...]) -> list[
     return out
 
 
+def _data(events: Events | None, stream: StreamConfig, data_name: str | None) -> tuple[Events, str, dict[str, Any]]:
+    """The events to run on (generated from ``stream`` when none are given), their name, and
+    what to record about where they came from."""
+    if events is None:
+        return synthetic_stream(stream), data_name or "synthetic", {"stream": asdict(stream)}
+    return events, data_name or "events", {}
+
+
 def run_e1(events: Events | None = None, stream: StreamConfig | None = None,
            rates: Sequence[RateSpec] = ("paper", 0.30, 0.50), epochs: int | None = None,
            seeds: Sequence[int] | int | None = None, dim: int = 16, batch_size: int | None = None,
@@ -545,14 +553,7 @@ def run_e1(events: Events | None = None, stream: StreamConfig | None = None,
     epochs = p.epochs if epochs is None else int(epochs)
     batch_size = p.batch_size if batch_size is None else int(batch_size)
     seed_list = _seeds(seeds, p.seeds)
-    if events is None:
-        cfg = stream or p.e1_stream
-        events = synthetic_stream(cfg)
-        data_name = data_name or "synthetic"
-        source: dict[str, Any] = {"stream": asdict(cfg)}
-    else:
-        data_name = data_name or "events"
-        source = {}
+    events, data_name, source = _data(events, stream or p.e1_stream, data_name)
     user, item = id_fields(events)
     specs = [(COLLISIONLESS, "collisionless table", {})] + [_resolve_rate(s, user, item) for s in rates]
     names = [s[0] for s in specs]
@@ -651,14 +652,7 @@ def run_e2(events: Events | None = None, stream: StreamConfig | None = None, fra
     p = preset(size)
     batch_size = p.batch_size if batch_size is None else int(batch_size)
     seed_list = _seeds(seeds, p.seeds)
-    if events is None:
-        cfg = stream or p.e2_stream
-        events = synthetic_stream(cfg)
-        data_name = data_name or "synthetic"
-        source: dict[str, Any] = {"stream": asdict(cfg)}
-    else:
-        data_name = data_name or "events"
-        source = {}
+    events, data_name, source = _data(events, stream or p.e2_stream, data_name)
     id_fields(events)
     parts = events.chunks(int(days)) if days is not None else events.days()
     if len(parts) < 2:

@@ -69,6 +69,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..fsio import atomic_write, fsync_dir
+
 __all__ = ["Record", "LogError", "CorruptLogError", "Log", "Producer", "Consumer"]
 
 _HEADER = struct.Struct("<4sIIqqi")  # magic, crc32, length, offset, timestamp, key length
@@ -131,27 +133,6 @@ def _check_name(kind: str, name: object) -> str:
     if not _NAME.fullmatch(name) or name in (".", "..", _OFFSETS_DIR):
         raise LogError(f"{kind} name {name!r} must be 1-200 of A-Z a-z 0-9 . _ - (and not {_OFFSETS_DIR!r})")
     return name
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes, fsync: bool) -> None:
-    """Replace ``path`` with ``data``: temp file, flush, fsync, os.replace, fsync the directory."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        if fsync:
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if fsync:
-        _fsync_dir(path.parent)
 
 
 def _encode(offset: int, timestamp: int, key: bytes | None, value: bytes) -> bytes:
@@ -235,7 +216,7 @@ class _Partition:
             if self.fsync:
                 os.fsync(self.handle.fileno())
         if self.fsync and self.new_files and self.directory is not None:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
             self.new_files = False
 
     def close(self) -> None:
@@ -271,7 +252,7 @@ class Log:
         if self.path is not None:
             (self.path / _OFFSETS_DIR).mkdir(parents=True, exist_ok=True)
             if fsync:
-                _fsync_dir(self.path)
+                fsync_dir(self.path)
             self._load()
 
     # ------------------------------------------------------------------ opening
@@ -367,9 +348,9 @@ class Log:
         if directory is not None:
             for p in range(count):
                 (directory / str(p)).mkdir(parents=True, exist_ok=True)
-            _atomic_write(directory / "meta.json", json.dumps({"partitions": count}).encode(), self.fsync)
+            atomic_write(directory / "meta.json", json.dumps({"partitions": count}).encode(), self.fsync)
             if self.fsync:
-                _fsync_dir(directory.parent)
+                fsync_dir(directory.parent)
         dirs = [None if directory is None else directory / str(p) for p in range(count)]
         self._topics[name] = [_Partition(d, self.segment_bytes, self.fsync) for d in dirs]
         self._round_robin[name] = 0
@@ -482,7 +463,7 @@ class Log:
             table: dict[str, dict[str, int]] = {}
             for (topic, p), o in sorted(merged.items()):
                 table.setdefault(topic, {})[str(p)] = o
-            _atomic_write(self.path / _OFFSETS_DIR / f"{group}.json", json.dumps(table, indent=1).encode(), self.fsync)
+            atomic_write(self.path / _OFFSETS_DIR / f"{group}.json", json.dumps(table, indent=1).encode(), self.fsync)
         self._offsets[group] = merged
 
     def committed(self, group: str, topic: str, partition: int) -> int | None:

@@ -240,26 +240,44 @@ def _index_rebuild(index, off0, off1, nb, row_key, live, top, max_kicks) -> bool
 # =========================================================================== rows
 
 
-@njit(cache=True, nogil=True)
-def _new_row(key, now, seed_offset, scale, opt_init, emb, opt, seen, row_key, live, touched, free, state):
-    """Take a row for ``key`` from the free list (or the unused top); -1 if none is left.
-    ``state`` holds [n_free, top, n_live]."""
+@njit(cache=True, nogil=True, inline="always")
+def _take_row(key, row_key, live, free, state, capacity) -> np.int64:
+    """A row for ``key``: the last freed one, else the next never used; -1 if the arena is
+    full. ``state`` holds [n_free, top, n_live]."""
     if state[0] > 0:
         state[0] -= 1
-        r = free[state[0]]
-    elif state[1] < emb.shape[0]:
+        r = np.int64(free[state[0]])
+    elif state[1] < capacity:
         r = state[1]
         state[1] += 1
     else:
+        return _EMPTY
+    row_key[r] = key
+    live[r] = True
+    state[2] += 1
+    return r
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _release_row(r, live, free, state) -> None:
+    """Put row ``r`` back on the free list (the next :func:`_take_row` reuses it)."""
+    live[r] = False
+    free[state[0]] = r
+    state[0] += 1
+    state[2] -= 1
+
+
+@njit(cache=True, nogil=True)
+def _new_row(key, now, seed_offset, scale, opt_init, emb, opt, seen, row_key, live, touched, free, state):
+    """Take a row for ``key`` and give it the key's initial values; -1 if none is left."""
+    r = _take_row(key, row_key, live, free, state, emb.shape[0])
+    if r < 0:
         return _EMPTY
     _init_row(seed_offset, key, scale, emb[r])
     for j in range(opt_init.shape[0]):
         opt[r, j] = opt_init[j]
     seen[r] = now
-    row_key[r] = key
-    live[r] = True
     touched[r] = 1
-    state[2] += 1
     return r
 
 
@@ -307,11 +325,8 @@ def _lookup_train(ids, now, start, insert, out, rows, index, off0, off1, nb, max
                 return _ARENA_FULL, i
             if not _index_insert(index, off0, off1, nb, key, r, max_kicks):
                 # give the row back; the caller grows the index and calls again from i
-                live[r] = False
+                _release_row(r, live, free, state)
                 touched[r] = 0
-                state[2] -= 1
-                free[state[0]] = r
-                state[0] += 1
                 _stamp_gather(start, i, now, rows, out, emb, seen, touched)
                 return _INDEX_FULL, i
         rows[i] = r
@@ -411,11 +426,8 @@ def _expire(now, ttl, index, off0, off1, nb, seen, row_key, live, touched, free,
     for r in range(state[1]):
         if live[r] and now - seen[r] > ttl:
             _index_delete(index, off0, off1, nb, row_key[r])
-            live[r] = False
+            _release_row(r, live, free, state)
             touched[r] = 0
-            free[state[0]] = r
-            state[0] += 1
-            state[2] -= 1
             removed[k] = row_key[r]
             k += 1
     return removed[:k]

@@ -34,3 +34,11 @@ def test_every_public_name_has_a_docstring_naming_an_existing_chapter() -> None:
     assert seen > 150  # the walk really found the package
     assert not missing, f"no 'See: book/...' in the docstring of: {missing}"
     assert not dangling, f"docstrings naming chapters that do not exist: {dangling}"
+
+
+def test_every_module_is_in_the_api_reference() -> None:
+    page = (ROOT / "book" / "appendix_api.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"automodule:: ([\w.]+)", page))
+    modules = {info.name for info in pkgutil.walk_packages(monolith_ref.__path__, "monolith_ref.")
+               if not info.name.endswith("__main__")} | {"monolith_ref"}
+    assert not modules - listed, f"modules missing from book/appendix_api.md: {sorted(modules - listed)}"
