@@ -3,7 +3,7 @@
 #   make book       build the book into _build/html (every notebook executed;
 #                   any notebook error or Sphinx warning fails the build)
 #   make test       set up, build the book, then run all test layers
-#   make notebooks  regenerate notebooks/*.ipynb from notebooks/src/*.py, executed
+#   make notebooks  regenerate notebooks/*.ipynb from notebooks/src/*.py, executed (NB=name: one)
 #   make clean      remove build outputs and copied JavaScript bundles
 #
 # Set-up steps run only when their inputs change (stamp files): the virtual
@@ -124,8 +124,9 @@ test: setup chromium
 
 # ------------------------------------------------------------- notebooks ---
 
+# One notebook: make notebooks NB=ch03_dict_table
 notebooks: venv
-	$(BIN)/python tools/nbsync.py
+	$(BIN)/python tools/notebooks.py $(NB)
 
 # ----------------------------------------------------------------- clean ---
 

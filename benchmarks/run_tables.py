@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 from monolith_ref.bench import BenchResult, run_benchmarks
-from monolith_ref.bench.repeat import repeat_runs
+from monolith_ref.bench.repeat import add_run_options, repeat_runs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -27,11 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=("full", "small", "smoke"), default="full")
     parser.add_argument("--dims", type=int, nargs="+", default=[16, 64])
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per measurement (median)")
-    parser.add_argument("--runs", type=int, default=1, help="whole runs; their medians are combined")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for tables.json and tables.png")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(parser, RESULTS, "tables.json and tables.png", repeats=3,
+                    repeats_help="timed repeats per measurement (median)",
+                    runs_help="whole runs; their medians are combined")
     args = parser.parse_args(argv)
 
     final = repeat_runs(lambda: run_benchmarks(size=args.size, dims=tuple(args.dims), repeats=args.repeats,

@@ -21,22 +21,20 @@ import argparse
 from pathlib import Path
 from statistics import median
 
-from monolith_ref.bench.repeat import repeat_runs
-from monolith_ref.bench.training import TRAINING_PRESETS, TrainingBenchResult, run_training_benchmark
+from monolith_ref.bench.repeat import add_run_options, repeat_runs
+from monolith_ref.bench.training import TRAINING_BENCH_CONFIGS, TrainingBenchResult, run_training_benchmark
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=sorted(TRAINING_PRESETS), default="full")
+    parser.add_argument("--size", choices=sorted(TRAINING_BENCH_CONFIGS), default="full")
     parser.add_argument("--batch-size", type=int, default=None, help="examples per step (default: the size's)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default: the size's)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats after one warm-up chunk")
-    parser.add_argument("--runs", type=int, default=1, help="whole runs; their repeats are pooled")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for training.json and training.png")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_options(parser, RESULTS, "training.json and training.png", repeats=3,
+                    repeats_help="timed repeats after one warm-up chunk",
+                    runs_help="whole runs; their repeats are pooled")
     args = parser.parse_args(argv)
 
     ratios: list[float] = []

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np  # noqa: F401  (np.uint64, np.int64 in your kernel)
 from numba import njit
 
-from monolith_ref.tables.numba_table import init_row, splitmix  # noqa: F401
+from monolith_ref.kernels import init_row, splitmix  # noqa: F401
 
 
 @njit(cache=False)

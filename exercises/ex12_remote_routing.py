@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from monolith_ref.tables.sharded_table import route, split_by_shard  # noqa: F401  (the routing of ShardedTable)
+from monolith_ref.tables.routing import route, split_by_shard  # noqa: F401  (the routing of ShardedTable)
 
 
 def gather_rows(ids: np.ndarray, num_shards: int, call: Callable[[int, np.ndarray], Any], dim: int,

@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .checks import check_int
 from .fsio import fsync_dir, write_synced
 from .models import DeepFM
 from .tables.base import StateMismatchError
@@ -145,9 +146,7 @@ def snapshot_name(step: int) -> str:
 
     Zero-padded, so that name order is step order. See: book/ch11_fault_tolerance.md
     """
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 0 <= step < 10**12:
-        raise ValueError(f"step must be an integer in [0, 10**12), got {step!r}")
-    return f"step-{int(step):012d}"
+    return f"step-{check_int(step, 'step', 0, 10**12):012d}"
 
 
 # --------------------------------------------------------------------------- the store
@@ -166,8 +165,8 @@ def write_snapshot(directory: str | os.PathLike[str], name: str, arrays: Mapping
     See: book/ch11_fault_tolerance.md
     """
     _check_name(name)
-    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
-        raise ValueError(f"keep must be None or an integer >= 1, got {keep!r}")
+    if keep is not None:
+        check_int(keep, "keep (None, or how many snapshots to keep)", low=1)
     files: list[tuple[str, str, str, bytes]] = []  # (section, key, file name, bytes)
     if not isinstance(arrays, Mapping):
         raise TypeError(f"arrays must map names to arrays, got {type(arrays).__name__}")
@@ -422,9 +421,7 @@ def save_trainer(directory: str | os.PathLike[str], step: int, model: DeepFM, op
     for where, offset in dict(offsets).items():
         if not (isinstance(where, tuple) and len(where) == 2 and isinstance(where[0], str)):
             raise TypeError(f"offsets keys must be (topic, partition) pairs, got {where!r}")
-        if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
-            raise ValueError(f"offset for {where} must be an integer >= 0, got {offset!r}")
-        offs.append([where[0], int(where[1]), int(offset)])
+        offs.append([where[0], int(where[1]), check_int(offset, f"offset for {where}", low=0)])
     meta = {"kind": "trainer", "step": int(step), "offsets": offs,
             "fingerprint": trainer_fingerprint(model, optimizer), "extra": dict(extra_meta or {})}
     blobs = {"head": _torch_bytes(model.head.state_dict()), "optimizer": _torch_bytes(optimizer.state_dict())}

@@ -15,16 +15,22 @@ __all__ = ["main"]
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from .grading import format_table, grade
+    from .grading import format_failures, format_table, grade
 
+    output = "full" if args.full else "none" if args.brief else "short"
     try:
-        scores = grade(args.exercise, impl=args.impl, root=args.root, show_output=not args.brief)
+        scores = grade(args.exercise, impl=args.impl, root=args.root, output=output)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"monolith-ref grade: {exc}", file=sys.stderr)
         return 2
-    print()
+    if output == "full":
+        print()
     print(format_table(scores, impl=args.impl))
-    complete = all(s.earned == s.possible for s in scores)
+    failures = format_failures(scores) if output == "short" else ""
+    if failures:
+        print()
+        print(failures)
+    complete = all(s.earned == s.possible and s.error is None for s in scores)
     return 0 if complete else 1
 
 
@@ -107,7 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--impl", choices=("exercises", "solutions"), default="exercises",
                    help="grade your files in exercises/ (default) or the reference solutions/")
     g.add_argument("--root", type=Path, default=None, help="the repository root (default: found from the working directory)")
-    g.add_argument("--brief", action="store_true", help="print only the score table, not the failures")
+    shown = g.add_mutually_exclusive_group()
+    shown.add_argument("--full", "--verbose", action="store_true",
+                       help="print pytest's whole report (every failure, in full) before the table")
+    shown.add_argument("--brief", action="store_true", help="print only the score table, not the failures")
     g.set_defaults(func=_grade)
     b = sub.add_parser("bench", help="benchmark the tables against their peers (chapter 6)")
     b.add_argument("--size", choices=("full", "small", "smoke"), default="full",

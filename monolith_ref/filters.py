@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import check_int
 from .hashing import mix64, mix64_int, unit_float
 from .tables.base import StateMismatchError
 
@@ -39,12 +40,6 @@ __all__ = [
     "ProbabilisticAdmitter",
     "equal_probability",
 ]
-
-
-def _positive_int(name: str, value: object) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def _array(state: dict[str, np.ndarray], key: str, dtype: type, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -73,7 +68,7 @@ class OccurrenceFilter:
     threshold: int
 
     def __post_init__(self) -> None:
-        _positive_int("OccurrenceFilter.threshold", self.threshold)
+        check_int(self.threshold, "OccurrenceFilter.threshold", low=1)
 
     def build(self, seed: int) -> OccurrenceCounter:
         return OccurrenceCounter(self.threshold)
@@ -156,9 +151,9 @@ class CountMinFilter:
     depth: int = 4
 
     def __post_init__(self) -> None:
-        _positive_int("CountMinFilter.threshold", self.threshold)
-        _positive_int("CountMinFilter.width", self.width)
-        _positive_int("CountMinFilter.depth", self.depth)
+        check_int(self.threshold, "CountMinFilter.threshold", low=1)
+        check_int(self.width, "CountMinFilter.width", low=1)
+        check_int(self.depth, "CountMinFilter.depth", low=1)
 
     def build(self, seed: int) -> CountMinSketch:
         return CountMinSketch(self.threshold, self.width, self.depth, seed)
@@ -233,7 +228,7 @@ def equal_probability(threshold: int) -> float:
     After ``threshold`` occurrences an ID is admitted with probability 95%, whatever the
     threshold: Monolith's "equal probability" mode. See: book/ch05_filters.md
     """
-    t = _positive_int("threshold", threshold)
+    t = check_int(threshold, "threshold", low=1)
     return -math.expm1(math.log(0.05) / t)
 
 
@@ -253,7 +248,7 @@ class ProbabilisticFilter:
     mode: str = "equal"
 
     def __post_init__(self) -> None:
-        _positive_int("ProbabilisticFilter.threshold", self.threshold)
+        check_int(self.threshold, "ProbabilisticFilter.threshold", low=1)
         if self.mode not in ("equal", "proportional"):
             raise ValueError(f"ProbabilisticFilter.mode must be 'equal' or 'proportional', got {self.mode!r}")
 

@@ -14,8 +14,11 @@ import math
 
 import numpy as np
 
+from .checks import check_int
+
 __all__ = [
     "GOLDEN_GAMMA",
+    "seed_offset",
     "splitmix64",
     "mix64",
     "mix64_int",
@@ -36,6 +39,25 @@ GOLDEN_GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_GOLDEN = int(GOLDEN_GAMMA)
+
+
+def _offset(seed: int, k: int) -> int:
+    """:func:`seed_offset` as a Python int, unchecked: the one place the formula is written."""
+    return ((seed + k) * _GOLDEN) % 2**64
+
+
+def seed_offset(seed: int, k: int = 1) -> np.uint64:
+    """``(seed + k) * GOLDEN_GAMMA`` modulo 2**64: the offset a seeded hash adds to each key.
+
+    ``mix64(ids, seed) == splitmix64(ids + seed_offset(seed))``: different seeds give
+    independent-looking hash functions. The compiled kernels take the offset, not the seed;
+    a cuckoo index uses ``k = 1`` and ``k = 2`` for its two hashes.
+    See: book/ch06_numba.md
+    """
+    if type(seed) is not int or type(k) is not int:  # the common case needs no further checks
+        seed, k = check_int(seed, "seed_offset's seed"), check_int(k, "seed_offset's k")
+    return np.uint64(_offset(seed, k))
 
 
 def _as_u64(x: np.ndarray | int) -> np.ndarray:
@@ -73,8 +95,7 @@ def mix64(ids: np.ndarray | int, seed: int = 0) -> np.ndarray:
     """
     if not 0 <= int(seed) < 2**64:
         raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    offset = np.uint64(((int(seed) + 1) * int(GOLDEN_GAMMA)) % 2**64)
-    return splitmix64(_as_u64(ids) + offset)
+    return splitmix64(_as_u64(ids) + np.uint64(_offset(int(seed), 1)))
 
 
 _MASK = 2**64 - 1
@@ -87,7 +108,7 @@ def mix64_int(key: int, seed: int = 0) -> int:
     more than the hash. ``mix64_int(k, s) == int(mix64(k, s)[0])`` for every key and seed.
     See: book/ch04_cuckoo.md
     """
-    z = (key + (seed + 1) * int(GOLDEN_GAMMA)) & _MASK
+    z = (key + _offset(seed, 1)) & _MASK
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
     return z ^ (z >> 31)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .data.synthetic import Events
+    from .events import Events
 
 __all__ = [
     "auc",
@@ -283,7 +283,7 @@ class ProgressiveValidation:
         self._last_time = int(t[-1])
 
     def record(self, events: Events, probs: object) -> None:
-        """:meth:`update` from an :class:`~monolith_ref.data.Events` batch."""
+        """:meth:`update` from an :class:`~monolith_ref.events.Events` batch."""
         self.update(events.label, probs, events.time)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import check_int
 from .tables.base import EmbeddingTable
 from .torch_bridge import TableEmbedding
 
@@ -55,12 +56,9 @@ class DeepFMHead(nn.Module):
     def __init__(self, num_fields: int, dim: int, num_dense: int = 0, hidden: Sequence[int] = (64, 32),
                  seed: int = 0) -> None:
         super().__init__()
-        for name, value in (("num_fields", num_fields), ("dim", dim)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"DeepFM {name} must be an integer >= 1, got {value!r}")
-        if not isinstance(num_dense, int) or num_dense < 0:
-            raise ValueError(f"DeepFM num_dense must be an integer >= 0, got {num_dense!r}")
-        self.num_fields, self.dim, self.num_dense = num_fields, dim, num_dense
+        self.num_fields = check_int(num_fields, "DeepFM num_fields", low=1)
+        self.dim = check_int(dim, "DeepFM dim", low=1)
+        self.num_dense = check_int(num_dense, "DeepFM num_dense", low=0)
         gen = torch.Generator().manual_seed(seed)
         layers: list[nn.Module] = []
         width = num_fields * dim + num_dense

@@ -14,11 +14,12 @@ See: book/ch03_dict_table.md
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from .checks import check_number
 
 __all__ = ["SparseOptimizer", "SGD", "Adagrad", "FTRL"]
 
@@ -42,6 +43,15 @@ class SparseOptimizer(Protocol):
         ...
 
 
+def _check_settings(optimizer: object, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = ()) -> None:
+    """Refuse an optimizer setting that is not a finite number ``> 0`` (``positive``) or ``>= 0``
+    (``non_negative``); the error names the optimizer and the setting."""
+    for names, low_open in ((positive, True), (non_negative, False)):
+        for name in names:
+            label = "learning rate" if name == "lr" else name
+            check_number(getattr(optimizer, name), f"{type(optimizer).__name__} {label}", 0, low_open=low_open)
+
+
 @dataclass(frozen=True)
 class SGD:
     """Plain stochastic gradient descent: ``row -= lr * grad``, no state.
@@ -53,8 +63,7 @@ class SGD:
     name: str = "sgd"
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"SGD learning rate must be a finite number > 0, got {self.lr!r}")
+        _check_settings(self, positive=("lr",))
 
     def state_width(self, dim: int) -> int:
         return 0
@@ -64,13 +73,6 @@ class SGD:
 
     def step(self, rows: np.ndarray, state: np.ndarray, grads: np.ndarray) -> None:
         rows -= np.float32(self.lr) * grads
-
-
-def _finite_positive(name: str, value: float, allow_zero: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,7 @@ class Adagrad:
     name: str = "adagrad"
 
     def __post_init__(self) -> None:
-        _finite_positive("Adagrad learning rate", self.lr)
-        _finite_positive("Adagrad initial_accumulator", self.initial_accumulator, allow_zero=True)
-        _finite_positive("Adagrad eps", self.eps, allow_zero=True)
+        _check_settings(self, positive=("lr",), non_negative=("initial_accumulator", "eps"))
 
     def state_width(self, dim: int) -> int:
         return dim
@@ -127,11 +127,7 @@ class FTRL:
     name: str = "ftrl"
 
     def __post_init__(self) -> None:
-        _finite_positive("FTRL alpha", self.alpha)
-        _finite_positive("FTRL beta", self.beta, allow_zero=True)
-        _finite_positive("FTRL l1", self.l1, allow_zero=True)
-        _finite_positive("FTRL l2", self.l2, allow_zero=True)
-        _finite_positive("FTRL initial_accumulator", self.initial_accumulator, allow_zero=True)
+        _check_settings(self, positive=("alpha",), non_negative=("beta", "l1", "l2", "initial_accumulator"))
 
     def state_width(self, dim: int) -> int:
         return 2 * dim

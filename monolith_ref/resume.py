@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checks import check_int
 from .checkpoint import (SnapshotMismatchError, clean_temp, latest_snapshot, list_snapshots, restore_trainer,
                          save_trainer)
 from .models import DeepFM
@@ -111,16 +112,12 @@ class OnlineTrainer:
                  train_config: TrainConfig, field_names: Sequence[str], dense_names: Sequence[str] = (),
                  group: str = "trainer", batch_size: int | None = None, snapshot_every: int = 1,
                  keep: int = 3, topic: str = EXAMPLES, table: TableFactory = NumbaTable) -> None:
-        for name, value in (("snapshot_every", snapshot_every), ("keep", keep)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        size = train_config.batch_size if batch_size is None else batch_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.snapshot_every = check_int(snapshot_every, "snapshot_every", low=1)
+        self.keep = check_int(keep, "keep", low=1)
+        self.batch_size = check_int(train_config.batch_size if batch_size is None else batch_size, "batch_size", low=1)
         self.log, self.topic, self.group = log, topic, group
         self.snapshot_dir = Path(snapshot_dir)
-        self.train_config, self.batch_size = train_config, size
-        self.snapshot_every, self.keep = snapshot_every, keep
+        self.train_config = train_config
         self.field_names, self.dense_names = tuple(field_names), tuple(dense_names)
         self.consumer = Consumer(log, group, [topic])
         if self.consumer.assignment() != [(topic, 0)]:

@@ -33,12 +33,12 @@ import numpy as np
 import torch
 from numba import njit
 
-from .data.synthetic import Events
+from .checks import check_int
+from .events import Events
 from .models import DeepFM, DeepFMHead
 from .tables.base import check_ids
-from .tables.numba_table import (SLOTS, TARGET_LOAD, _find, _find_many, _gather, _index_clear, _index_delete,
-                                 _index_insert, _index_rebuild, _release_row, _take_row)
-from .hashing import GOLDEN_GAMMA
+from .kernels import (SLOTS, TARGET_LOAD, find, find_many, gather, index_clear, index_delete, index_insert,
+                      index_offsets, index_rebuild, release_row, take_row)
 
 __all__ = ["SparseDelta", "SyncUpdate", "SyncReport", "ServingTable", "ServingModel", "ServingReplica",
            "ParameterSync", "replica_for"]
@@ -123,13 +123,13 @@ def _upsert(index, off0, off1, nb, ids, values, emb, row_key, live, free, state,
     """Write ``values[i]`` as the row of ``ids[i]``, inserting new IDs. Returns (status, i):
     status 0 done; 1 the arena is full at i; 2 the index could not take ``ids[i]``."""
     for i in range(ids.shape[0]):
-        r = _find(index, off0, off1, nb, ids[i])
+        r = find(index, off0, off1, nb, ids[i])
         if r < 0:
-            r = _take_row(ids[i], row_key, live, free, state, emb.shape[0])
+            r = take_row(ids[i], row_key, live, free, state, emb.shape[0])
             if r < 0:
                 return 1, i
-            if not _index_insert(index, off0, off1, nb, ids[i], r, max_kicks):
-                _release_row(r, live, free, state)
+            if not index_insert(index, off0, off1, nb, ids[i], r, max_kicks):
+                release_row(r, live, free, state)
                 return 2, i
         for j in range(emb.shape[1]):
             emb[r, j] = values[i, j]
@@ -139,13 +139,13 @@ def _upsert(index, off0, off1, nb, ids, values, emb, row_key, live, free, state,
 @njit(cache=True, nogil=True)
 def _remove(index, off0, off1, nb, ids, live, free, state) -> int:
     rows = np.empty(ids.shape[0], dtype=np.int64)
-    _find_many(index, off0, off1, nb, ids, rows, 0)
+    find_many(index, off0, off1, nb, ids, rows, 0)
     removed = 0
     for i in range(ids.shape[0]):
         r = rows[i]
         if r >= 0 and live[r]:
-            _index_delete(index, off0, off1, nb, ids[i])
-            _release_row(r, live, free, state)
+            index_delete(index, off0, off1, nb, ids[i])
+            release_row(r, live, free, state)
             removed += 1
     return removed
 
@@ -159,12 +159,10 @@ class ServingTable:
     """
 
     def __init__(self, dim: int, capacity: int = 1024, max_kicks: int = 64) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ValueError(f"ServingTable dim must be an integer >= 1, got {dim!r}")
-        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
-            raise ValueError(f"ServingTable capacity must be an integer >= 1, got {capacity!r}")
-        self.dim, self.max_kicks, self.generation = int(dim), int(max_kicks), 0
-        self._alloc_arena(int(capacity))
+        self.dim = check_int(dim, "ServingTable dim", low=1)
+        capacity = check_int(capacity, "ServingTable capacity", low=1)
+        self.max_kicks, self.generation = int(max_kicks), 0
+        self._alloc_arena(capacity)
         self._alloc_index(max(2, int(np.ceil(capacity / (SLOTS * TARGET_LOAD)))))
 
     def _alloc_arena(self, capacity: int) -> None:
@@ -183,12 +181,9 @@ class ServingTable:
         self._state[:] = old[4]
 
     def _alloc_index(self, num_buckets: int) -> None:
-        golden = int(GOLDEN_GAMMA)
-        base = 0x5E2F + 2 * self.generation  # serving's own hash seeds
-        self._off0 = np.uint64(((base + 1) * golden) % 2**64)
-        self._off1 = np.uint64(((base + 2) * golden) % 2**64)
+        self._off0, self._off1 = index_offsets(0x5E2F + 2 * self.generation)  # serving's own hash seeds
         self._index = np.empty((num_buckets, 2 * SLOTS), dtype=np.uint64)
-        _index_clear(self._index)
+        index_clear(self._index)
         self._nb = np.uint64(num_buckets)
 
     def _grow_index(self) -> None:
@@ -198,7 +193,7 @@ class ServingTable:
             buckets *= 2
             self.generation += 1
             self._alloc_index(buckets)
-            if _index_rebuild(*self._args(), self._row_key, self._live, int(self._state[1]), self.max_kicks):
+            if index_rebuild(*self._args(), self._row_key, self._live, int(self._state[1]), self.max_kicks):
                 return
 
     def _args(self) -> tuple:
@@ -208,9 +203,9 @@ class ServingTable:
         """float32 ``(n, dim)`` rows; zeros for IDs the replica does not hold."""
         keys = check_ids(ids)
         rows = np.empty(keys.shape[0], dtype=np.int64)
-        _find_many(*self._args(), keys, rows)
+        find_many(*self._args(), keys, rows)
         out = np.empty((keys.shape[0], self.dim), dtype=np.float32)
-        _gather(rows, self.embeddings, out)
+        gather(rows, self.embeddings, out)
         return out
 
     def apply(self, delta: SparseDelta) -> None:
@@ -387,8 +382,7 @@ class ParameterSync:
     reports: list[SyncReport] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if isinstance(self.dense_every, bool) or not isinstance(self.dense_every, int) or self.dense_every < 1:
-            raise ValueError(f"dense_every must be an integer >= 1, got {self.dense_every!r}")
+        check_int(self.dense_every, "dense_every", low=1)
 
     def _tables(self) -> dict[str, Any]:
         return {"vectors": self.model.vectors.table, "weights": self.model.weights.table}

@@ -28,9 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .tables.base import EmbeddingTable, check_ids
+from .checks import check_int
+from .tables.base import EmbeddingTable, TableConfig, check_ids, initial_rows
 
-__all__ = ["TableLookup", "TableEmbedding"]
+__all__ = ["TableLookup", "TableEmbedding", "reference_embedding"]
 
 
 class TableLookup(torch.autograd.Function):
@@ -110,3 +111,19 @@ class TableEmbedding(nn.Module):
 
     def extra_repr(self) -> str:
         return f"table={type(self.table).__name__}, dim={self.dim}"
+
+
+def reference_embedding(config: TableConfig, num_ids: int) -> nn.Embedding:
+    """An ``nn.Embedding`` whose row ``i`` is the row a table built from ``config`` gives ID ``i``.
+
+    Rows ``0 .. num_ids - 1`` are :func:`~monolith_ref.tables.initial_rows` of ``config``'s
+    seed, dim and scale: the reference of the gradient check that a model on a table trains
+    exactly like one on ``nn.Embedding`` (IDs must then be below ``num_ids``).
+    See: book/ch08_deepfm.md
+    """
+    n = check_int(num_ids, "num_ids", low=1)
+    emb = nn.Embedding(n, config.dim)
+    rows = initial_rows(config.seed, np.arange(n, dtype=np.uint64), config.dim, config.init_scale)
+    with torch.no_grad():
+        emb.weight.copy_(torch.from_numpy(rows))
+    return emb

@@ -1,11 +1,12 @@
 """Training and evaluation loops: the batch stage and the online stage (paper §2.2).
 
 Monolith trains in two stages. The *batch stage* makes passes over stored data, and is used
-when a model starts or its architecture changes; the *online stage* then keeps training on
-the live stream, handing its parameters to serving as it goes (the paper's Algorithm 1:
-:func:`online_stage`). This module holds both stages and the pieces they share: building a
-DeepFM over two tables, one training step (dense optimizer plus the tables' sparse
-optimizers), and evaluation with serving lookups.
+when a model starts or its architecture changes (:func:`batch_stage`); the *online stage*
+then keeps training on the live stream, handing its parameters to serving as it goes (the
+paper's Algorithm 1: :func:`online_stage`). This module holds both stages and the pieces they
+share: building a DeepFM over two tables (:func:`build_deepfm_for` sizes it for a batch of
+events), one training step (dense optimizer plus the tables' sparse optimizers), and
+evaluation with serving lookups.
 
 See: book/ch08_deepfm.md
 """
@@ -14,23 +15,23 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.std import tqdm  # the text bar: tqdm.auto warns in notebooks without ipywidgets
 
-from .data.synthetic import Events
-from .tables.base import FilterConfig
+from .checks import check_int, check_number
+from .events import Events
 from .metrics import auc, log_loss
 from .models import DeepFM
 from .optim import FTRL, Adagrad, SparseOptimizer
-from .tables.base import EmbeddingTable, TableConfig
+from .tables.base import EmbeddingTable, FilterConfig, TableConfig
 from .tables.numba_table import NumbaTable
 
-__all__ = ["ModelConfig", "TrainConfig", "History", "build_deepfm", "train_step", "predict", "evaluate", "train",
-           "OnlineResult", "online_stage", "fork_trainer"]
+__all__ = ["ModelConfig", "TrainConfig", "History", "build_deepfm", "build_deepfm_for", "train_step", "predict",
+           "evaluate", "train", "batch_stage", "OnlineResult", "online_stage", "fork_trainer"]
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,9 @@ class TrainConfig:
     torch_threads: int | None = 1
 
     def __post_init__(self) -> None:
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"TrainConfig.batch_size must be an integer >= 1, got {self.batch_size!r}")
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"TrainConfig.epochs must be an integer >= 1, got {self.epochs!r}")
-        if not self.lr > 0:
-            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr!r}")
+        check_int(self.batch_size, "TrainConfig.batch_size", low=1)
+        check_int(self.epochs, "TrainConfig.epochs", low=1)
+        check_number(self.lr, "TrainConfig.lr", low=0, low_open=True)
 
 
 @dataclass
@@ -106,6 +104,17 @@ def build_deepfm(num_fields: int, num_dense: int = 0, config: ModelConfig | None
     wts = TableConfig(dim=1, seed=(cfg.seed + 1) % 2**64, ttl=cfg.ttl, init_scale=0.0,
                       optimizer=cfg.weight_optimizer, filter=cfg.filter)
     return DeepFM(table(vec), table(wts), num_fields=num_fields, num_dense=num_dense, hidden=cfg.hidden, seed=cfg.seed)
+
+
+def build_deepfm_for(events: Events, config: ModelConfig | None = None, table: TableFactory = NumbaTable) -> DeepFM:
+    """:func:`build_deepfm` sized for ``events``: one field per name in ``events.field_names``
+    and as many dense inputs as ``events.dense`` has columns.
+
+    See: book/ch08_deepfm.md
+    """
+    if not isinstance(events, Events):
+        raise TypeError(f"build_deepfm_for needs Events, got {type(events).__name__}")
+    return build_deepfm(len(events.field_names), events.dense.shape[1], config, table)
 
 
 def _dense(events: Events) -> torch.Tensor | None:
@@ -200,6 +209,27 @@ def _train(model: DeepFM, events: Events, cfg: TrainConfig, test: Events | None,
             record.update({"test_auc": metrics["auc"], "test_logloss": metrics["logloss"]})
         history.epochs.append(record)
     return history
+
+
+def batch_stage(events: Events, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
+                table: TableFactory = NumbaTable, seed: int | None = None) -> tuple[DeepFM, torch.optim.Optimizer]:
+    """The batch stage (paper §2.2): a new DeepFM for ``events`` (:func:`build_deepfm_for`)
+    trained on them with :func:`train`, and its Adam optimizer (learning rate
+    ``train_config.lr``), returned together so that the online stage continues with Adam's
+    moments (:func:`online_stage`, :func:`fork_trainer`).
+
+    ``seed``, when given, replaces the seed of both configs (the model's initial weights and
+    the training order); ``table`` makes the two tables (as in :func:`build_deepfm`).
+    See: book/ch09_streaming.md
+    """
+    model_cfg = model_config or ModelConfig()
+    train_cfg = train_config or TrainConfig()
+    if seed is not None:
+        model_cfg, train_cfg = replace(model_cfg, seed=seed), replace(train_cfg, seed=seed)
+    deepfm = build_deepfm_for(events, model_cfg, table)
+    optimizer = torch.optim.Adam(deepfm.head.parameters(), lr=train_cfg.lr)
+    train(deepfm, events, train_cfg, optimizer=optimizer, desc="batch stage")
+    return deepfm, optimizer
 
 
 # =========================================================================== the online stage

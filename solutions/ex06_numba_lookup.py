@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from monolith_ref.tables.numba_table import init_row, splitmix
+from monolith_ref.kernels import init_row, splitmix
 
 
 @njit(cache=False)

@@ -15,6 +15,7 @@ See: book/ch06_numba.md
 """
 
 from .runner import BenchResult, Measurement, kernel_times, run_benchmarks
-from .workloads import PRESETS, SizePreset, make_workloads
+from .workloads import TABLE_BENCH_CONFIGS, TableBenchConfig, make_workloads
 
-__all__ = ["BenchResult", "Measurement", "PRESETS", "SizePreset", "kernel_times", "make_workloads", "run_benchmarks"]
+__all__ = ["BenchResult", "Measurement", "TABLE_BENCH_CONFIGS", "TableBenchConfig", "kernel_times", "make_workloads",
+           "run_benchmarks"]

@@ -7,11 +7,25 @@ See: book/ch06_numba.md
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["repeat_runs"]
+__all__ = ["add_run_options", "repeat_runs"]
+
+
+def add_run_options(parser: argparse.ArgumentParser, out: Path, saves: str, repeats: int, repeats_help: str,
+                    runs_help: str) -> None:
+    """Add the options both benchmark scripts take: ``--repeats`` (default ``repeats``),
+    ``--runs``, ``--seed``, ``--out`` (default ``out``, the folder for ``saves``) and ``--quiet``.
+    See: book/ch06_numba.md
+    """
+    parser.add_argument("--repeats", type=int, default=repeats, help=repeats_help)
+    parser.add_argument("--runs", type=int, default=1, help=runs_help)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=out, help=f"folder for {saves}")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def repeat_runs(run: Callable[[], Any], runs: int, out: Path, stem: str,

@@ -40,7 +40,7 @@ from .peers import (
     TorchHashed,
     TypedDictTable,
 )
-from .workloads import EXPIRE_TTL, PRESETS, Workloads, make_workloads
+from .workloads import EXPIRE_TTL, TABLE_BENCH_CONFIGS, Workloads, make_workloads
 
 __all__ = ["Measurement", "BenchResult", "run_benchmarks", "kernel_times", "PEER_ORDER", "CEILING"]
 
@@ -434,7 +434,7 @@ def _digest(a: np.ndarray) -> str:
 def _build_peers(wl: Workloads, dim: int, filtered: bool, seed: int) -> list[Any]:
     spec = PeerSpec(dim, capacity=wl.capacity, seed=seed, ttl=EXPIRE_TTL, threshold=2 if filtered else 1)
     peers: list[Any] = [SeedMockAdapter(spec)]
-    if wl.preset.dict_table:
+    if wl.config.dict_table:
         peers.append(OursAdapter(spec, "dict"))
     peers += [DictArena(spec), TypedDictTable(spec), PandasTable(spec)]
     if not filtered:
@@ -496,21 +496,21 @@ def run_benchmarks(size: str = "full", dims: tuple[int, ...] = (16, 64), repeats
     vs warm-call times in fresh processes (default: on for full and small).
     See: book/ch06_numba.md
     """
-    if size not in PRESETS:
-        raise ValueError(f"size must be one of {sorted(PRESETS)}, got {size!r}")
+    if size not in TABLE_BENCH_CONFIGS:
+        raise ValueError(f"size must be one of {sorted(TABLE_BENCH_CONFIGS)}, got {size!r}")
     from tqdm.auto import tqdm
 
-    preset = PRESETS[size]
-    wl = make_workloads(preset, repeats, seed)
-    sizes = sorted(preset.stream)
+    config = TABLE_BENCH_CONFIGS[size]
+    wl = make_workloads(config, repeats, seed)
+    sizes = sorted(config.stream)
     workloads = (["hits"] + [f"train_{b}" for b in sizes] + [f"train_filter_{b}" for b in sizes]
                  + ["apply", "expire"])
     meta: dict[str, Any] = {
         "size": size, "dims": list(dims), "repeats": repeats, "seed": seed, "workloads": workloads,
-        "n_resident": preset.n_resident, "n_hits": preset.n_hits,
-        "stream": {str(b): n for b, n in preset.stream.items()}, "apply_batches": preset.apply_batches,
+        "n_resident": config.n_resident, "n_hits": config.n_hits,
+        "stream": {str(b): n for b, n in config.stream.items()}, "apply_batches": config.apply_batches,
         "apply_size": wl.apply_size,
-        "zipf_alpha": preset.zipf_alpha, "stream_stats": wl.stats, "ttl": EXPIRE_TTL,
+        "zipf_alpha": config.zipf_alpha, "stream_stats": wl.stats, "ttl": EXPIRE_TTL,
         "cpus": os.cpu_count(), "load_before": os.getloadavg()[0], "python": platform.python_version(),
         "versions": _versions(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -563,7 +563,7 @@ def run_benchmarks(size: str = "full", dims: tuple[int, ...] = (16, 64), repeats
         if torch is not None:
             torch.set_num_threads(torch_threads)
     kt: dict[str, Any] = {}
-    if preset.kernel_times if kernel_timings is None else kernel_timings:
+    if config.kernel_times if kernel_timings is None else kernel_timings:
         kt = kernel_times(dim=min(dims), batch=4096)
     meta["load_after"] = os.getloadavg()[0]
     meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -606,7 +606,7 @@ def _run_workload(wl: Workloads, dim: int, w: str, peers: list[Any], measurement
                     items = sum(b.ids.shape[0] for b in chunk)
                     t0 = time.perf_counter()
                     for ids, g in args:
-                        p.apply(ids, g)
+                        p.apply_gradients(ids, g)
                     dt = time.perf_counter() - t0
                     last = chunk[-1]
                     out = p.lookup(last.rows if rows_in else last.ids)  # for the check, not timed

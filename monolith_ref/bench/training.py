@@ -56,6 +56,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checks import check_int
 from ..data.synthetic import StreamConfig, synthetic_stream
 from ..hashing import bucket_of, collision_rate
 from ..models import DeepFMHead
@@ -70,8 +71,8 @@ __all__ = [
     "SPARSE_INIT_ACC",
     "DENSE_LR",
     "TARGET",
-    "TrainingPreset",
-    "TRAINING_PRESETS",
+    "TrainingBenchConfig",
+    "TRAINING_BENCH_CONFIGS",
     "HashedDeepFM",
     "TrainingBenchResult",
     "run_training_benchmark",
@@ -102,7 +103,7 @@ DENSE_LR = 1e-3
 
 
 @dataclass(frozen=True)
-class TrainingPreset:
+class TrainingBenchConfig:
     """The size of a run: the stream's population, the batch size, timed steps per repeat.
 
     See: book/ch08_deepfm.md
@@ -119,16 +120,16 @@ class TrainingPreset:
     days: int = 2
 
 
-TRAINING_PRESETS: dict[str, TrainingPreset] = {
+TRAINING_BENCH_CONFIGS: dict[str, TrainingBenchConfig] = {
     # about 0.8M examples, 1024 per batch: a minute or two in all on a laptop core
-    "full": TrainingPreset("full", num_users=200_000, num_items=50_000, new_items_per_day=10_000,
-                           batch_size=1024, steps=200),
+    "full": TrainingBenchConfig("full", num_users=200_000, num_items=50_000, new_items_per_day=10_000,
+                                batch_size=1024, steps=200),
     # the lab notebook's run: a few seconds
-    "small": TrainingPreset("small", num_users=20_000, num_items=5_000, new_items_per_day=1_000,
-                            batch_size=1024, steps=48),
+    "small": TrainingBenchConfig("small", num_users=20_000, num_items=5_000, new_items_per_day=1_000,
+                                 batch_size=1024, steps=48),
     # the smoke test: structure only
-    "smoke": TrainingPreset("smoke", num_users=300, num_items=100, new_items_per_day=20,
-                            batch_size=64, steps=3, dim=4, hidden=(8,)),
+    "smoke": TrainingBenchConfig("smoke", num_users=300, num_items=100, new_items_per_day=20,
+                                 batch_size=64, steps=3, dim=4, hidden=(8,)),
 }
 
 
@@ -147,9 +148,7 @@ class HashedDeepFM(nn.Module):
     def __init__(self, num_rows: int, num_fields: int, dim: int, num_dense: int = 0,
                  hidden: Sequence[int] = (64, 32), init_scale: float = 0.01, seed: int = 0) -> None:
         super().__init__()
-        if not isinstance(num_rows, int) or num_rows < 1:
-            raise ValueError(f"HashedDeepFM num_rows must be an integer >= 1, got {num_rows!r}")
-        self.num_rows = num_rows
+        self.num_rows = check_int(num_rows, "HashedDeepFM num_rows", low=1)
         self.vectors = nn.Embedding(num_rows, dim, sparse=True)
         self.weights = nn.Embedding(num_rows, 1, sparse=True)
         gen = torch.Generator().manual_seed(seed)
@@ -195,10 +194,10 @@ class _Contestant(abc.ABC):
 
 
 class _Ours(_Contestant):
-    def __init__(self, name: str, table: Any, preset: TrainingPreset, num_fields: int, num_dense: int) -> None:
+    def __init__(self, name: str, table: Any, config: TrainingBenchConfig, num_fields: int, num_dense: int) -> None:
         self.name = name
         opt = Adagrad(lr=SPARSE_LR, initial_accumulator=SPARSE_INIT_ACC)
-        cfg = ModelConfig(dim=preset.dim, hidden=preset.hidden, vector_optimizer=opt, weight_optimizer=opt)
+        cfg = ModelConfig(dim=config.dim, hidden=config.hidden, vector_optimizer=opt, weight_optimizer=opt)
         self.model = build_deepfm(num_fields, num_dense, cfg, table=table)
         self.model.train()
         self.dense_opt = torch.optim.Adam(self.model.head.parameters(), lr=DENSE_LR)
@@ -234,8 +233,8 @@ class _Ours(_Contestant):
 class _Hashed(_Contestant):
     name = "hashed"
 
-    def __init__(self, num_rows: int, preset: TrainingPreset, num_fields: int, num_dense: int) -> None:
-        self.model = HashedDeepFM(num_rows, num_fields, preset.dim, num_dense, preset.hidden, seed=0)
+    def __init__(self, num_rows: int, config: TrainingBenchConfig, num_fields: int, num_dense: int) -> None:
+        self.model = HashedDeepFM(num_rows, num_fields, config.dim, num_dense, config.hidden, seed=0)
         self.model.train()
         self.dense_opt = torch.optim.Adam(self.model.head.parameters(), lr=DENSE_LR)
         self.sparse_opt = torch.optim.Adagrad([self.model.vectors.weight, self.model.weights.weight], lr=SPARSE_LR,
@@ -439,21 +438,20 @@ def run_training_benchmark(size: str = "full", batch_size: int | None = None, st
                            stream: StreamConfig | None = None) -> TrainingBenchResult:
     """Time DeepFM training steps on our tables and on hashed ``nn.Embedding`` tables.
 
-    ``size``: a key of :data:`TRAINING_PRESETS` (``"full"``, ``"small"``, ``"smoke"``);
-    ``batch_size`` and ``steps`` (timed steps per repeat) override the preset's.
+    ``size``: a key of :data:`TRAINING_BENCH_CONFIGS` (``"full"``, ``"small"``, ``"smoke"``);
+    ``batch_size`` and ``steps`` (timed steps per repeat) override the config's.
     ``repeats`` timed chunks follow one warm-up chunk. PyTorch's intra-op threads are set to
     ``torch_threads`` (1) for the run and restored afterwards. ``stream`` replaces the
-    preset's synthetic stream settings (its ``events_per_day`` is then raised if too few).
+    config's synthetic stream settings (its ``events_per_day`` is then raised if too few).
     See: book/ch08_deepfm.md
     """
-    if size not in TRAINING_PRESETS:
-        raise ValueError(f"size must be one of {sorted(TRAINING_PRESETS)}, got {size!r}")
-    preset = TRAINING_PRESETS[size]
-    bs = preset.batch_size if batch_size is None else batch_size
-    n_steps = preset.steps if steps is None else steps
+    if size not in TRAINING_BENCH_CONFIGS:
+        raise ValueError(f"size must be one of {sorted(TRAINING_BENCH_CONFIGS)}, got {size!r}")
+    config = TRAINING_BENCH_CONFIGS[size]
+    bs = config.batch_size if batch_size is None else batch_size
+    n_steps = config.steps if steps is None else steps
     for name, value in (("batch_size", bs), ("steps", n_steps), ("repeats", repeats), ("torch_threads", torch_threads)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_int(value, name, low=1)
     unknown = set(contestants) - set(CONTESTANTS)
     if unknown or REFERENCE not in contestants or "numba" not in contestants:
         raise ValueError(f"contestants must include 'numba' and 'hashed', from {CONTESTANTS}; got {tuple(contestants)}")
@@ -461,8 +459,8 @@ def run_training_benchmark(size: str = "full", batch_size: int | None = None, st
     chunks = repeats + 1
     needed = bs * n_steps * chunks
     if stream is None:
-        stream = StreamConfig(num_users=preset.num_users, num_items=preset.num_items,
-                              new_items_per_day=preset.new_items_per_day, days=preset.days,
+        stream = StreamConfig(num_users=config.num_users, num_items=config.num_items,
+                              new_items_per_day=config.new_items_per_day, days=config.days,
                               events_per_day=1, seed=seed)
     per_day = max(stream.events_per_day, math.ceil(needed / stream.days))
     events = synthetic_stream(replace(stream, events_per_day=per_day))[:needed]
@@ -476,9 +474,9 @@ def run_training_benchmark(size: str = "full", batch_size: int | None = None, st
     torch.set_num_threads(torch_threads)
     cpus = os.cpu_count() or 1
     makers = {
-        "numba": lambda: _Ours("numba", NumbaTable, preset, num_fields, num_dense),
-        "sharded": lambda: _Ours("sharded", lambda c: ShardedTable(c, num_shards=2), preset, num_fields, num_dense),
-        "hashed": lambda: _Hashed(hashed_rows, preset, num_fields, num_dense),
+        "numba": lambda: _Ours("numba", NumbaTable, config, num_fields, num_dense),
+        "sharded": lambda: _Ours("sharded", lambda c: ShardedTable(c, num_shards=2), config, num_fields, num_dense),
+        "hashed": lambda: _Hashed(hashed_rows, config, num_fields, num_dense),
     }
     order = [c for c in CONTESTANTS if c in contestants]
     players = {c: makers[c]() for c in order}
@@ -487,7 +485,7 @@ def run_training_benchmark(size: str = "full", batch_size: int | None = None, st
     losses: dict[str, list[float]] = {c: [] for c in order}
     meta: dict[str, Any] = {
         "size": size, "batch_size": bs, "steps": n_steps, "repeats": repeats, "warmup_steps": n_steps,
-        "dim": preset.dim, "hidden": list(preset.hidden), "num_fields": int(num_fields), "num_dense": int(num_dense),
+        "dim": config.dim, "hidden": list(config.hidden), "num_fields": int(num_fields), "num_dense": int(num_dense),
         "events": int(len(events)), "distinct_ids": int(distinct.size), "hashed_rows": hashed_rows,
         "hashed_collision_rate": colliding, "torch_threads": torch_threads, "cpus": cpus,
         "sharded_threads": min(2, cpus), "sparse_optimizer": f"Adagrad(lr={SPARSE_LR}, initial_accumulator={SPARSE_INIT_ACC})",

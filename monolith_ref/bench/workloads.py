@@ -27,7 +27,8 @@ import numpy as np
 from ..data import zipf_probabilities
 from ..hashing import mix64
 
-__all__ = ["SizePreset", "PRESETS", "Batch", "Workloads", "make_workloads", "EXPIRE_TTL", "LOAD_GROUPS"]
+__all__ = ["TableBenchConfig", "TABLE_BENCH_CONFIGS", "Batch", "Workloads", "make_workloads", "EXPIRE_TTL",
+           "LOAD_GROUPS"]
 
 #: The TTL every contestant gets: far longer than the stream, so only the sweeps expire rows.
 EXPIRE_TTL = 1_000_000
@@ -38,7 +39,7 @@ STREAM_T0 = 1_000
 
 
 @dataclass(frozen=True)
-class SizePreset:
+class TableBenchConfig:
     """How big a run is. See: book/ch06_numba.md
 
     ``n_resident`` IDs are loaded before timing; a hits chunk looks up ``n_hits`` of them in
@@ -60,12 +61,13 @@ class SizePreset:
     zipf_alpha: float = 1.1
 
 
-PRESETS: dict[str, SizePreset] = {
-    "full": SizePreset(1_000_000, 1_000_000, {4096: 64, 65536: 8}, apply_batches=8, dict_table=False,
-                       kernel_times=True),
-    "small": SizePreset(50_000, 20_000, {4096: 3, 65536: 1}, apply_batches=3, dict_table=False,
-                        kernel_times=False, apply_size=4096),
-    "smoke": SizePreset(2_000, 2_000, {256: 3, 1024: 2}, apply_batches=2, dict_table=True, kernel_times=False),
+TABLE_BENCH_CONFIGS: dict[str, TableBenchConfig] = {
+    "full": TableBenchConfig(1_000_000, 1_000_000, {4096: 64, 65536: 8}, apply_batches=8, dict_table=False,
+                             kernel_times=True),
+    "small": TableBenchConfig(50_000, 20_000, {4096: 3, 65536: 1}, apply_batches=3, dict_table=False,
+                              kernel_times=False, apply_size=4096),
+    "smoke": TableBenchConfig(2_000, 2_000, {256: 3, 1024: 2}, apply_batches=2, dict_table=True,
+                              kernel_times=False),
 }
 
 
@@ -91,7 +93,7 @@ class Workloads:
     batches of chunk ``c`` at batch size ``b``. ``expire_now[c]``: the time of sweep ``c``.
     """
 
-    preset: SizePreset
+    config: TableBenchConfig
     repeats: int
     resident: np.ndarray
     load_time: np.ndarray
@@ -110,20 +112,20 @@ class Workloads:
 
     @property
     def apply_size(self) -> int:
-        return self.preset.apply_size or max(self.stream)
+        return self.config.apply_size or max(self.stream)
 
     def apply_chunks(self) -> list[list[Batch]]:
         """The apply workload: stream batches (of ``apply_size``) again, IDs now resident."""
-        return [chunk[: self.preset.apply_batches] for chunk in self.stream[self.apply_size]]
+        return [chunk[: self.config.apply_batches] for chunk in self.stream[self.apply_size]]
 
     def grads(self, dim: int) -> list[np.ndarray]:
         """One float32 gradient array per batch position of an apply chunk (same for all)."""
         rng = np.random.default_rng(self.seed + 7 * dim + 1)
         return [rng.standard_normal((self.apply_size, dim), dtype=np.float32)
-                for _ in range(self.preset.apply_batches)]
+                for _ in range(self.config.apply_batches)]
 
 
-def make_workloads(preset: SizePreset, repeats: int, seed: int = 0) -> Workloads:
+def make_workloads(config: TableBenchConfig, repeats: int, seed: int = 0) -> Workloads:
     """Generate every key, batch and time for a run (deterministic in ``seed``).
 
     See: book/ch06_numba.md
@@ -131,24 +133,24 @@ def make_workloads(preset: SizePreset, repeats: int, seed: int = 0) -> Workloads
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     rng = np.random.default_rng(seed)
-    n = preset.n_resident
+    n = config.n_resident
     resident = mix64(np.arange(n, dtype=np.uint64), seed)
     load_time = (np.arange(n) % LOAD_GROUPS).astype(np.int64)
     chunks = repeats + 1
 
-    hit_rows = [rng.integers(0, n, preset.n_hits).astype(np.int64) for _ in range(chunks)]
+    hit_rows = [rng.integers(0, n, config.n_hits).astype(np.int64) for _ in range(chunks)]
     hits = [resident[r] for r in hit_rows]
 
-    cdf = np.cumsum(zipf_probabilities(n, preset.zipf_alpha))
+    cdf = np.cumsum(zipf_probabilities(n, config.zipf_alpha))
     cdf[-1] = 1.0
     next_fresh = 0  # fresh IDs are mix64(n + j, seed): never resident, never repeated across streams
     stream: dict[int, list[list[Batch]]] = {}
     t = STREAM_T0
     total = new_total = repeat_total = 0
-    for size in sorted(preset.stream):
-        per_chunk = preset.stream[size]
-        n_new = max(1, round(preset.new_fraction * size))
-        n_rep = max(1, round(preset.repeat_fraction * size))
+    for size in sorted(config.stream):
+        per_chunk = config.stream[size]
+        n_new = max(1, round(config.new_fraction * size))
+        n_rep = max(1, round(config.repeat_fraction * size))
         prev_new = np.empty(0, dtype=np.int64)  # fresh indices of the previous batch's new IDs
         stream[size] = []
         for _ in range(chunks):
@@ -178,5 +180,5 @@ def make_workloads(preset: SizePreset, repeats: int, seed: int = 0) -> Workloads
         "miss_fraction_filter": (new_total + repeat_total) / total,
         "admitted_fraction_filter": repeat_total / total,
     }
-    return Workloads(preset=preset, repeats=repeats, resident=resident, load_time=load_time, fresh=fresh,
+    return Workloads(config=config, repeats=repeats, resident=resident, load_time=load_time, fresh=fresh,
                      hits=hits, hit_rows=hit_rows, stream=stream, expire_now=expire_now, seed=seed, stats=stats)

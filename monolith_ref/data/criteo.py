@@ -25,7 +25,7 @@ from typing import NoReturn
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .synthetic import Events, field_ids
+from ..events import Events, field_ids
 
 __all__ = [
     "NUM_INT_FEATURES",
@@ -213,11 +213,11 @@ def _parse_block(path: Path, block: bytes, first_line: int) -> Events:
 def iter_criteo(
     path: str | Path, batch_size: int = 65536, *, max_lines: int | None = None, block_bytes: int = 1 << 24
 ) -> Iterator[Events]:
-    """Stream a Criteo file as :class:`~monolith_ref.data.Events` batches of ``batch_size``
+    """Stream a Criteo file as :class:`~monolith_ref.events.Events` batches of ``batch_size``
     (the last one may be shorter).
 
     Per batch: ``fields`` (uint64, ``(b, 26)``) are C1-C26 salted per field by
-    :func:`~monolith_ref.data.field_ids`, an empty value becoming the field's own
+    :func:`~monolith_ref.events.field_ids`, an empty value becoming the field's own
     "missing" ID (raw value :data:`MISSING`); ``dense`` (float32, ``(b, 13)``) is
     ``log(1 + max(x, 0))`` of I1-I13, empty as 0; ``label`` is float32 0/1; ``time`` and
     ``request_id`` are the 0-based line index (:func:`day_of_line` turns it into a day).
@@ -303,8 +303,9 @@ def _check_layout(p: Path) -> None:
 
 
 def load_criteo(path: str | Path, *, max_lines: int | None = None) -> Events:
-    """A whole (small or truncated) Criteo file as one :class:`Events`: :func:`iter_criteo`
-    concatenated. For the full 45M-line file, stream instead. See: book/ch08_deepfm.md"""
+    """A whole (small or truncated) Criteo file as one :class:`~monolith_ref.events.Events`:
+    :func:`iter_criteo` concatenated. For the full 45M-line file, stream instead.
+    See: book/ch08_deepfm.md"""
     batches = list(iter_criteo(path, max_lines=max_lines))
     if not batches:
         raise ValueError(f"{_resolve(path)}: no rows to load")

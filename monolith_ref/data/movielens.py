@@ -26,7 +26,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from .synthetic import Events, field_ids
+from ..events import Events, field_ids
 
 __all__ = ["RATING_THRESHOLD", "MovieLensRatings", "detect_format", "read_ratings", "load_movielens"]
 
@@ -201,14 +201,15 @@ def read_ratings(path: str | Path, *, chunk_bytes: int = 1 << 25) -> MovieLensRa
 def load_movielens(
     path: str | Path, *, threshold: float = RATING_THRESHOLD, chunk_bytes: int = 1 << 25
 ) -> Events:
-    """MovieLens ratings as :class:`~monolith_ref.data.Events`, sorted by time.
+    """MovieLens ratings as :class:`~monolith_ref.events.Events`, sorted by time.
 
     ``label`` is ``rating >= threshold`` (3.5, the paper's rule); ``fields`` are the user and
     movie IDs salted per field (``field_names == ("user", "movie")``); ``user``/``item`` keep
     the file's own IDs; ``request_id`` is the row's position in the file (0-based); there
     are no dense features and no true probabilities. Ties in time keep file order. Split in
-    time with :meth:`Events.split_by_time`, :meth:`Events.split_at_fraction` or
-    :meth:`Events.chunks` (``n`` consecutive "days" of equal size).
+    time with :meth:`~monolith_ref.events.Events.split_by_time`,
+    :meth:`~monolith_ref.events.Events.split_at_fraction` or
+    :meth:`~monolith_ref.events.Events.chunks` (``n`` consecutive "days" of equal size).
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a wrong layout or
     a malformed row (with its line number). See: book/ch08_deepfm.md

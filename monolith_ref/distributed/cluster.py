@@ -49,6 +49,7 @@ from typing import Any
 
 import monolith_ref
 
+from ..checks import check_int, check_number
 from .group import (TRAINER, in_group, is_loopback, join_group, leave_group, listen_socket, ps_names,
                     set_interface_env)
 from .ps import PSServer
@@ -92,10 +93,9 @@ class Cluster:
                  addr: str = "127.0.0.1", timeout: float = 60.0, log_dir: str | os.PathLike[str] | None = None,
                  start: bool = True) -> None:
         self.ps_names = ps_names(num_ps)
-        self.num_ps = num_ps
+        self.num_ps = len(self.ps_names)
         PSServer(0, snapshot_dir, snapshot_every, snapshot_keep)  # the PS's own checks of these settings, here
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        check_number(timeout, "timeout (seconds)", low=0.0, low_open=True)
         self.snapshot_dir = None if snapshot_dir is None else Path(snapshot_dir)
         self.snapshot_every = snapshot_every
         self.snapshot_keep = snapshot_keep
@@ -203,9 +203,7 @@ class Cluster:
         return None if proc is None else proc.pid
 
     def _check_index(self, index: int) -> int:
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.num_ps:
-            raise ValueError(f"PS index must be in 0..{self.num_ps - 1}, got {index!r}")
-        return index
+        return check_int(index, "PS index", low=0, high=self.num_ps)
 
     def kill(self, index: int) -> None:
         """SIGKILL PS ``index`` (a crash: no snapshot, no goodbye) and wait until it is gone.

@@ -36,6 +36,8 @@ import warnings
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlparse
 
+from ..checks import check_int
+
 __all__ = [
     "TRAINER",
     "SCHEME",
@@ -66,16 +68,12 @@ _REGISTERED = False
 
 def ps_name(index: int) -> str:
     """The RPC name of parameter server ``index`` (rank ``index + 1``). See: book/ch12_distributed.md"""
-    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-        raise ValueError(f"a PS index must be an integer >= 0, got {index!r}")
-    return f"ps{index}"
+    return f"ps{check_int(index, 'PS index', low=0)}"
 
 
 def ps_names(num_ps: int) -> list[str]:
     """The names of the ``num_ps`` parameter servers, in shard order. See: book/ch12_distributed.md"""
-    if isinstance(num_ps, bool) or not isinstance(num_ps, int) or num_ps < 1:
-        raise ValueError(f"num_ps must be an integer >= 1, got {num_ps!r}")
-    return [ps_name(i) for i in range(num_ps)]
+    return [ps_name(i) for i in range(check_int(num_ps, "num_ps", low=1))]
 
 
 def is_loopback(addr: str) -> bool:

@@ -38,6 +38,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from ..checks import check_int
 from ..tables.base import TableBase, TableConfig
 from ..tables.dict_table import DictTable
 from ..tables.numba_table import NumbaTable
@@ -93,14 +94,12 @@ class PSServer:
     def __init__(self, index: int = 0, snapshot_dir: str | os.PathLike[str] | None = None,
                  snapshot_every: int | None = None, snapshot_keep: int = 2) -> None:
         ps_name(index)  # validates
-        if snapshot_every is not None and (isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int)
-                                           or snapshot_every < 1):
-            raise ValueError(f"snapshot_every must be None or an integer >= 1, got {snapshot_every!r}")
+        if snapshot_every is not None:
+            snapshot_every = check_int(snapshot_every, "snapshot_every (or None)", low=1)
         if snapshot_every is not None and snapshot_dir is None:
             raise ValueError("snapshot_every needs a snapshot_dir")
-        if isinstance(snapshot_keep, bool) or not isinstance(snapshot_keep, int) or snapshot_keep < 1:
-            raise ValueError(f"snapshot_keep must be an integer >= 1, got {snapshot_keep!r}")
-        self.index = index
+        snapshot_keep = check_int(snapshot_keep, "snapshot_keep", low=1)
+        self.index = int(index)
         self.snapshot_dir = None if snapshot_dir is None else Path(snapshot_dir)
         self.snapshot_every = snapshot_every
         self.snapshot_keep = snapshot_keep

@@ -3,7 +3,7 @@
 A worker in Monolith (paper §2, Figure 2) does not hold the embedding tables: it sends each
 batch's IDs to the parameter servers (PS) that own them and gets the rows back. A
 :class:`RemoteTable` is that worker-side view. It routes IDs exactly as
-:class:`~monolith_ref.tables.ShardedTable` does (the same :func:`~monolith_ref.tables.sharded_table.route`
+:class:`~monolith_ref.tables.ShardedTable` does (the same :func:`~monolith_ref.tables.routing.route`
 hash of ``config.seed``), with PS ``k`` of ``ps_names`` as shard ``k``. So a RemoteTable on N
 parameter servers holds what a ShardedTable with N shards holds, bit for bit, and their
 exports (with the filter state of shard ``s`` under ``shard<s>/``) load into each other.
@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from ..tables.base import (FILTER_PREFIX, ROW_STATE_KEYS, TableBase, TableConfig, check_ids, check_row_state,
-                           filter_from_state)
-from ..tables.sharded_table import route, split_by_shard
+from ..checks import check_number
+from ..tables.base import TableBase, TableConfig, check_ids, check_row_state, filter_from_state
+from ..tables.routing import merge_states, route, route_key, split_by_shard, split_state
 from . import ps as _ps
 from .errors import PSUnavailableError
 from .group import in_group
@@ -89,9 +89,7 @@ class RemoteTable(TableBase):
         if factory not in _ps.FACTORIES:
             raise ValueError(f"unknown table kind {factory!r}; known: {sorted(_ps.FACTORIES)}")
         self.factory = factory
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-        self.timeout = float(timeout)
+        self.timeout = check_number(timeout, "timeout (seconds)", low=0.0, low_open=True)
         if attach:
             self._check_attached()
         else:
@@ -193,26 +191,15 @@ class RemoteTable(TableBase):
 
     def _export(self, ids: np.ndarray | None) -> dict[str, np.ndarray]:
         if ids is None:
-            states = self._all("export", None)
-        else:
-            where = route(ids, self.num_shards, self.config.seed)
-            states = self._run([(s, "export", (ids[where == s],)) for s in range(self.num_shards)], "export")
-        order = np.argsort(np.concatenate([st["ids"] for st in states]), kind="stable")
-        out = {k: np.concatenate([st[k] for st in states])[order] for k in ROW_STATE_KEYS}
-        for s, st in enumerate(states):
-            out.update({f"shard{s}/{k}": v for k, v in st.items() if k.startswith(FILTER_PREFIX)})
-        return out
+            return merge_states(self._all("export", None))
+        where = route(ids, self.num_shards, self.config.seed)
+        return merge_states(self._run([(s, "export", (ids[where == s],)) for s in range(self.num_shards)], "export"))
 
     def _load(self, state: dict[str, np.ndarray]) -> None:
         rows = check_row_state(state, self.config)
-        where = route(rows["ids"], self.num_shards, self.config.seed)
-        parts = []
-        for s in range(self.num_shards):
-            part = {k: v[where == s] for k, v in rows.items()}
-            prefix = f"shard{s}/"
-            part.update({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+        parts = split_state({**state, **rows}, self.num_shards, self.config.seed)
+        for part in parts:
             filter_from_state(self.config, part)  # a bad filter state raises here, before anything is sent
-            parts.append(part)
         staged = self._send([(s, "stage_load", (part,)) for s, part in enumerate(parts)])
         if any(isinstance(o, (BaseException, _ps.Failure)) for o in staged):
             self._send([(s, "abort_load", ()) for s, o in enumerate(staged) if not isinstance(o, BaseException)])
@@ -220,7 +207,7 @@ class RemoteTable(TableBase):
         self._run([(s, "commit_load", ()) for s in range(self.num_shards)], "load (commit)")
 
     def _has(self, key: int) -> bool:
-        s = int(route(np.array([key], dtype=np.uint64), self.num_shards, self.config.seed)[0])
+        s = route_key(key, self.num_shards, self.config.seed)
         return bool(self._run([(s, "contains", (np.array([key], dtype=np.uint64),))], "contains")[0][0])
 
     def contains(self, ids: Any) -> np.ndarray:

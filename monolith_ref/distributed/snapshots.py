@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_name
 from ..checkpoint import SnapshotError, SnapshotMismatchError, clean_temp, list_snapshots, read_snapshot, write_snapshot
 from ..filters import CountMinFilter, OccurrenceFilter, ProbabilisticFilter
 from ..optim import FTRL, SGD, Adagrad
@@ -43,10 +44,7 @@ def check_table_id(table_id: Any) -> str:
 
     Table ids name folders on every PS, so nothing else is allowed. See: book/ch12_distributed.md
     """
-    if not isinstance(table_id, str) or not _TABLE_ID.fullmatch(table_id):
-        raise ValueError(f"a table id must be 1-100 of A-Z a-z 0-9 . _ - and not start with '.' or '-', "
-                         f"got {table_id!r}")
-    return table_id
+    return check_name(table_id, "table id", _TABLE_ID, "1-100 of A-Z a-z 0-9 . _ - not starting with '.' or '-'")
 
 
 def _part_to_json(obj: Any) -> dict[str, Any] | None:

@@ -1,17 +1,17 @@
 """Collisions, measured: the paper's experiments E1 and E2 (paper §3.1.1, §3.2.1, Table 1,
 Figures 7 and 8), at laptop scale.
 
-**E1** trains DeepFM with a collisionless table and with MD5-hashed IDs, and records the test
+**E1** (:func:`run_hashed_vs_collisionless`) trains DeepFM with a collisionless table and with MD5-hashed IDs, and records the test
 AUC after every epoch. The hashed variants are built by *rewriting the IDs before the
 table*: each hashed field's IDs go through ``bucket_of(ids, m_f, "md5")`` and the bucket
-numbers are salted per field again with :func:`~monolith_ref.data.synthetic.field_ids`.
+numbers are salted per field again with :func:`~monolith_ref.events.field_ids`.
 Both variants then train the same collisionless table type with the same optimizers; the
 only difference is that several IDs now arrive as one key, i.e. the collisions. ``m_f`` is
 ``buckets_for_collision_rate(n_f, rate)`` for the ``n_f`` distinct IDs of the field in the
 whole data set, and the collision rate actually reached is measured with
 :func:`~monolith_ref.hashing.collision_rate` (the way the paper's Table 1 counts).
 
-**E2** trains day by day on a drifting stream, progressively: the model trained on days
+**E2** (:func:`run_qr_vs_collisionless`) trains day by day on a drifting stream, progressively: the model trained on days
 ``0..d-1`` is scored on day ``d`` before it trains on day ``d`` (paper Algorithm 1's
 predict-then-train). It compares the collisionless table with the quotient-remainder trick,
 the paper's production baseline: a :class:`~monolith_ref.tables.QRHashedTable` whose rows
@@ -39,29 +39,30 @@ import numpy as np
 import torch
 from tqdm.std import tqdm
 
-from ..data.synthetic import Events, StreamConfig, field_ids, synthetic_stream
+from ..data.synthetic import StreamConfig, synthetic_stream
+from ..events import Events, field_ids
 from ..hashing import bucket_of, buckets_for_collision_rate, collision_rate, mix64, qr_split, traffic_collision_rate
 from ..optim import FTRL, Adagrad
 from ..tables.hashed_table import QRHashedTable
 from ..tables.numba_table import NumbaTable
-from ..training import ModelConfig, TrainConfig, build_deepfm, evaluate, train
+from ..training import ModelConfig, TrainConfig, build_deepfm_for, evaluate, train
 
 __all__ = [
     "PAPER_USER_RATE",
     "PAPER_ITEM_RATE",
     "COLLISIONLESS",
-    "Preset",
-    "SIZES",
-    "preset",
+    "CollisionExperimentConfig",
+    "COLLISION_CONFIGS",
+    "collision_config",
     "id_fields",
     "hash_field_ids",
-    "split_e1",
+    "split_train_test",
     "qr_sizing",
     "qr_sharing",
-    "E1Result",
-    "E2Result",
-    "run_e1",
-    "run_e2",
+    "HashedVsCollisionlessResult",
+    "QRVsCollisionlessResult",
+    "run_hashed_vs_collisionless",
+    "run_qr_vs_collisionless",
     "main_collisions",
 ]
 
@@ -74,12 +75,13 @@ COLLISIONLESS = "collisionless"
 RateSpec = Union[str, float, Mapping[str, float]]
 
 
-# --------------------------------------------------------------------------- presets
+# --------------------------------------------------------------------------- configs
 
 
 @dataclass(frozen=True)
-class Preset:
-    """How big a run is. ``e1_stream``/``e2_stream``: the synthetic streams of E1 and E2;
+class CollisionExperimentConfig:
+    """The settings of a run of E1 and E2, by size (``name``: ``"full"``, ``"small"`` or
+    ``"smoke"``: ``COLLISION_CONFIGS``). ``e1_stream``/``e2_stream``: the synthetic streams of E1 and E2;
     ``epochs``, ``seeds``, ``batch_size``: E1's training; ``e2_chunks``: how many time chunks
     ("days") E2 cuts MovieLens into; ``movielens_max_events``: keep about this many ratings
     (all ratings of a random subset of users) when running on MovieLens (``None``: all).
@@ -110,16 +112,16 @@ _E2_BASE = StreamConfig(
     events_per_day=100_000, drift=0.3, num_bursts=4, cluster_strength=0.3, seed=0,
 )  # fmt: skip
 
-SIZES: dict[str, Preset] = {
-    "full": Preset("full", _E1_BASE, _E2_BASE, epochs=10, seeds=(0, 1, 2), batch_size=1024, e2_chunks=12,
-                   movielens_max_events=None),
-    "small": Preset(
+COLLISION_CONFIGS: dict[str, CollisionExperimentConfig] = {
+    "full": CollisionExperimentConfig("full", _E1_BASE, _E2_BASE, epochs=10, seeds=(0, 1, 2), batch_size=1024,
+                                      e2_chunks=12, movielens_max_events=None),
+    "small": CollisionExperimentConfig(
         "small",
         replace(_E1_BASE, num_users=600, num_items=300, days=2, events_per_day=30_000),
         replace(_E2_BASE, num_users=600, num_items=300, new_items_per_day=90, days=7, events_per_day=15_000),
         epochs=4, seeds=(0, 1, 2), batch_size=1024, e2_chunks=6, movielens_max_events=1_000_000,
     ),
-    "smoke": Preset(
+    "smoke": CollisionExperimentConfig(
         "smoke",
         replace(_E1_BASE, num_users=300, num_items=120, days=1, events_per_day=4_000),
         replace(_E2_BASE, num_users=300, num_items=120, new_items_per_day=30, days=3, events_per_day=2_000),
@@ -128,16 +130,17 @@ SIZES: dict[str, Preset] = {
 }
 
 
-def preset(size: str | Preset) -> Preset:
-    """The :class:`Preset` called ``size`` (``"full"``, ``"small"`` or ``"smoke"``).
+def collision_config(size: str | CollisionExperimentConfig) -> CollisionExperimentConfig:
+    """The :class:`CollisionExperimentConfig` called ``size`` (``"full"``, ``"small"`` or
+    ``"smoke"``); a config passed in is returned as it is.
 
     See: book/ch13_collisions_measured.md
     """
-    if isinstance(size, Preset):
+    if isinstance(size, CollisionExperimentConfig):
         return size
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; use one of {sorted(SIZES)}")
-    return SIZES[size]
+    if size not in COLLISION_CONFIGS:
+        raise ValueError(f"unknown size {size!r}; use one of {sorted(COLLISION_CONFIGS)}")
+    return COLLISION_CONFIGS[size]
 
 
 def _model_config(dim: int, seed: int) -> ModelConfig:
@@ -233,7 +236,7 @@ def _field_report(raw: Events, used: Events, hashed: Mapping[str, dict[str, Any]
     return out
 
 
-def split_e1(events: Events, test_fraction: float = 0.2, how: str = "random", seed: int = 0
+def split_train_test(events: Events, test_fraction: float = 0.2, how: str = "random", seed: int = 0
              ) -> tuple[Events, Events]:
     """E1's train/test split. ``how="random"``: a seeded random ``test_fraction`` of the events
     (each part kept in time order); ``how="time"``: the last ``test_fraction`` of the events
@@ -397,7 +400,7 @@ class _Series:
 
 
 @dataclass(eq=True)
-class E1Result(_Series):
+class HashedVsCollisionlessResult(_Series):
     """E1's outcome: per variant and seed, test AUC and log loss after every epoch.
 
     ``runs[variant][i]`` belongs to ``seeds[i]`` and has ``auc``, ``logloss`` and
@@ -457,7 +460,7 @@ class E1Result(_Series):
 
 
 @dataclass(eq=True)
-class E2Result(_Series):
+class QRVsCollisionlessResult(_Series):
     """E2's outcome: per variant and seed, the AUC of each day scored before training on it.
 
     ``days[j]`` is the day (0-based; day 0 is only trained on) of ``runs[variant][i]["auc"][j]``.
@@ -503,7 +506,8 @@ class E2Result(_Series):
     def plot(self, target: Any = None, metric: str | None = None) -> Any:
         """AUC of each day (scored before training on it) against the day, one line per
         variant with a ± one-sd band over seeds: our Figure 8. ``target`` as in
-        :meth:`E1Result.plot`. Returns the figure. See: book/ch13_collisions_measured.md"""
+        :meth:`HashedVsCollisionlessResult.plot`. Returns the figure.
+        See: book/ch13_collisions_measured.md"""
         return self._plot(target, self.days, "day", "progressive AUC (day scored before training on it)",
                           f"E2: collisionless vs quotient-remainder ({self.config.get('data', '')})", metric)
 
@@ -532,24 +536,26 @@ def _data(events: Events | None, stream: StreamConfig, data_name: str | None) ->
     return events, data_name or "events", {}
 
 
-def run_e1(events: Events | None = None, stream: StreamConfig | None = None,
-           rates: Sequence[RateSpec] = ("paper", 0.30, 0.50), epochs: int | None = None,
-           seeds: Sequence[int] | int | None = None, dim: int = 16, batch_size: int | None = None,
-           size: str | Preset = "full", split: str = "random", test_fraction: float = 0.2, split_seed: int = 0,
-           lr: float = 1e-3, progress: bool = True, data_name: str | None = None) -> E1Result:
+def run_hashed_vs_collisionless(events: Events | None = None, stream: StreamConfig | None = None,
+                                rates: Sequence[RateSpec] = ("paper", 0.30, 0.50), epochs: int | None = None,
+                                seeds: Sequence[int] | int | None = None, dim: int = 16,
+                                batch_size: int | None = None, size: str | CollisionExperimentConfig = "full",
+                                split: str = "random", test_fraction: float = 0.2, split_seed: int = 0,
+                                lr: float = 1e-3, progress: bool = True,
+                                data_name: str | None = None) -> HashedVsCollisionlessResult:
     """E1: DeepFM on a collisionless table vs MD5-hashed IDs, test AUC after every epoch.
 
-    ``events``: the data (default: the synthetic stream ``stream``, or the preset's). ``rates``:
+    ``events``: the data (default: the synthetic stream ``stream``, or the ``size`` config's). ``rates``:
     one hashed variant per entry: ``"paper"`` (7.73% on the user field, 2.86% on the item
     field, Table 1), a number (that rate on both), or a ``{field: rate}`` mapping. Fields not
     named stay collisionless in every variant (the synthetic stream's small context fields:
     category, segment, hour). ``epochs``, ``seeds``, ``batch_size`` default to the ``size``
-    preset's. Each seed fixes the model's initial weights and the shuffling of the training
-    data; the split is fixed by ``split_seed`` (see :func:`split_e1`). Variants with the same
+    config's. Each seed fixes the model's initial weights and the shuffling of the training data;
+    the split is fixed by ``split_seed`` (see :func:`split_train_test`). Variants with the same
     seed share everything but the IDs, so their gap is a paired comparison.
     See: book/ch13_collisions_measured.md
     """
-    p = preset(size)
+    p = collision_config(size)
     epochs = p.epochs if epochs is None else int(epochs)
     batch_size = p.batch_size if batch_size is None else int(batch_size)
     seed_list = _seeds(seeds, p.seeds)
@@ -569,11 +575,11 @@ def run_e1(events: Events | None = None, stream: StreamConfig | None = None,
         for name, _label, field_rates in specs:
             used, info = hash_field_ids(events, field_rates) if field_rates else (events, {})
             collisions[name] = _field_report(events, used, info)
-            train_ev, test_ev = split_e1(used, test_fraction, split, split_seed)
+            train_ev, test_ev = split_train_test(used, test_fraction, split, split_seed)
             scorable = len(test_ev) > 0 and test_ev.label.min() != test_ev.label.max()  # else AUC is NaN
             runs[name] = []
             for seed in seed_list:
-                model = build_deepfm(len(used.field_names), used.dense.shape[1], _model_config(dim, seed))
+                model = build_deepfm_for(used, _model_config(dim, seed))
                 cfg_t = TrainConfig(batch_size=batch_size, epochs=epochs, lr=lr, shuffle=True, seed=seed,
                                     progress=progress)
                 hist = train(model, train_ev, cfg_t, test=test_ev if scorable else None,
@@ -591,8 +597,8 @@ def run_e1(events: Events | None = None, stream: StreamConfig | None = None,
         "split_seed": int(split_seed), "dim": int(dim), "batch_size": batch_size, "lr": float(lr),
         "size": p.name, "fields": list(events.field_names), "elapsed_s": round(time.perf_counter() - started, 1),
     }
-    return E1Result(variants=names, labels={s[0]: s[1] for s in specs}, seeds=seed_list, epochs=epochs,
-                    runs=runs, collisions=collisions, config=config)
+    return HashedVsCollisionlessResult(variants=names, labels={s[0]: s[1] for s in specs}, seeds=seed_list,
+                                       epochs=epochs, runs=runs, collisions=collisions, config=config)
 
 
 # --------------------------------------------------------------------------- E2
@@ -635,21 +641,22 @@ def qr_sharing(ids: np.ndarray, remainder_bits: int, quotient_rows: int) -> dict
             "collision_rate": 1.0 - pair_counts.size / uniq.size}
 
 
-def run_e2(events: Events | None = None, stream: StreamConfig | None = None, fraction: float = 1 / 8,
-           seeds: Sequence[int] | int | None = None, dim: int = 16, batch_size: int | None = None,
-           days: int | None = None, size: str | Preset = "full", lr: float = 1e-3, progress: bool = True,
-           data_name: str | None = None) -> E2Result:
+def run_qr_vs_collisionless(events: Events | None = None, stream: StreamConfig | None = None,
+                            fraction: float = 1 / 8, seeds: Sequence[int] | int | None = None, dim: int = 16,
+                            batch_size: int | None = None, days: int | None = None,
+                            size: str | CollisionExperimentConfig = "full", lr: float = 1e-3, progress: bool = True,
+                            data_name: str | None = None) -> QRVsCollisionlessResult:
     """E2: collisionless vs the quotient-remainder trick, trained day by day, progressively.
 
     The data is cut into days: calendar days for the synthetic stream (``stream`` or the
-    preset's), or ``days`` consecutive equal chunks of the events when ``days`` is given (the
-    way MovieLens is used; ``main_collisions`` passes the preset's ``e2_chunks``). Each variant
+    ``size`` config's), or ``days`` consecutive equal chunks of the events when ``days`` is given
+    (the way MovieLens is used; ``main_collisions`` passes the config's ``e2_chunks``). Each variant
     trains one pass on day 0; then for each next day it is scored on that day (serving lookups)
     and then trains on it. The QR variant's one table serves all fields (their IDs are salted
     apart) with ``fraction`` of the distinct IDs' rows (:func:`qr_sizing`). Each seed fixes
     the initial weights. See: book/ch13_collisions_measured.md
     """
-    p = preset(size)
+    p = collision_config(size)
     batch_size = p.batch_size if batch_size is None else int(batch_size)
     seed_list = _seeds(seeds, p.seeds)
     events, data_name, source = _data(events, stream or p.e2_stream, data_name)
@@ -673,8 +680,7 @@ def run_e2(events: Events | None = None, stream: StreamConfig | None = None, fra
     with _one_thread():
         for name, _label, factory in specs:
             for seed in seed_list:
-                model = build_deepfm(len(events.field_names), events.dense.shape[1], _model_config(dim, seed),
-                                     table=factory)
+                model = build_deepfm_for(events, _model_config(dim, seed), table=factory)
                 opt = torch.optim.Adam(model.head.parameters(), lr=lr)
                 cfg_t = TrainConfig(batch_size=batch_size, epochs=1, lr=lr, shuffle=False, seed=seed,
                                     progress=False, torch_threads=None)
@@ -693,8 +699,8 @@ def run_e2(events: Events | None = None, stream: StreamConfig | None = None, fra
               "day_sizes": [len(x) for x in parts], "dim": int(dim), "batch_size": batch_size, "lr": float(lr),
               "size": p.name, "fields": list(events.field_names),
               "elapsed_s": round(time.perf_counter() - started, 1)}
-    return E2Result(variants=[s[0] for s in specs], labels={s[0]: s[1] for s in specs}, seeds=seed_list,
-                    days=list(range(1, len(parts))), runs=runs, qr=qr, config=config)
+    return QRVsCollisionlessResult(variants=[s[0] for s in specs], labels={s[0]: s[1] for s in specs},
+                                   seeds=seed_list, days=list(range(1, len(parts))), runs=runs, qr=qr, config=config)
 
 
 # --------------------------------------------------------------------------- CLI
@@ -713,15 +719,15 @@ def _subsample_users(events: Events, max_events: int | None, seed: int = 0) -> E
 def main_collisions(which: str = "both", size: str = "full", movielens: Path | str | None = None,
                     out: Path | str = Path("results/collisions"), seeds: int | None = None,
                     progress: bool = True) -> str:
-    """Run E1 and/or E2 (``which``: ``"e1"``, ``"e2"`` or ``"both"``) at preset ``size``, on
+    """Run E1 and/or E2 (``which``: ``"e1"``, ``"e2"`` or ``"both"``) at ``size``, on
     the synthetic stream or on the MovieLens ratings at ``movielens``; save each result as
     JSON and PNG into ``out`` (``collisions_e1_<data>.json`` / ``.png`` and ``_e2_``); return
-    the text tables. ``seeds``: how many seeds (0, 1, ...), default the preset's.
+    the text tables. ``seeds``: how many seeds (0, 1, ...), default the size's.
     This is ``monolith-ref experiment collisions``. See: book/ch13_collisions_measured.md
     """
     if which not in ("e1", "e2", "both"):
         raise ValueError(f"which must be 'e1', 'e2' or 'both', got {which!r}")
-    p = preset(size)
+    p = collision_config(size)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     events: Events | None = None
@@ -733,12 +739,12 @@ def main_collisions(which: str = "both", size: str = "full", movielens: Path | s
         data = "movielens"
     texts = []
     if which in ("e1", "both"):
-        r1 = run_e1(events, size=p, seeds=seeds, progress=progress, data_name=data)
+        r1 = run_hashed_vs_collisionless(events, size=p, seeds=seeds, progress=progress, data_name=data)
         r1.to_json(out / f"collisions_e1_{data}.json")
         r1.plot(out / f"collisions_e1_{data}.png")
         texts.append(r1.table())
     if which in ("e2", "both"):
-        r2 = run_e2(events, size=p, seeds=seeds, progress=progress, data_name=data,
+        r2 = run_qr_vs_collisionless(events, size=p, seeds=seeds, progress=progress, data_name=data,
                     days=p.e2_chunks if events is not None else None)
         r2.to_json(out / f"collisions_e2_{data}.json")
         r2.plot(out / f"collisions_e2_{data}.png")

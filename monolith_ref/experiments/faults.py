@@ -29,7 +29,8 @@ that each lose a smaller share, so the expected loss does not depend on ``S`` (i
 ``rate x T/2`` of every parameter's updates); per failure, the loss grows with ``T`` and
 with ``1/S``. :func:`failure_arithmetic` redoes the paper's numbers and ours.
 
-:func:`main_faults` is what ``monolith-ref experiment faults`` calls.
+:func:`run_failure_cost` runs E6; :func:`main_faults` is what ``monolith-ref experiment
+faults`` calls.
 
 See: book/ch11_fault_tolerance.md
 """
@@ -48,61 +49,64 @@ import numpy as np
 import torch
 from tqdm.std import tqdm
 
-from ..data.synthetic import SECONDS_PER_DAY, Events, StreamConfig
+from ..checks import check_int, check_number
+from ..data.synthetic import StreamConfig
+from ..events import SECONDS_PER_DAY, Events
 from ..metrics import auc
 from ..models import DeepFM
 from ..serving import ParameterSync, replica_for
 from ..tables.sharded_table import ShardedTable
-from ..training import build_deepfm, online_stage, train
-from .online import SETUPS, OnlineSetup, Prepared, prepare, time_shards
+from ..training import batch_stage, online_stage
+from .online import ONLINE_CONFIGS, OnlineExperimentConfig, prepare, time_shards
 
-__all__ = ["FaultSetup", "FAULT_SETUPS", "Failure", "FailureArithmetic", "failure_arithmetic", "failure_schedule",
-           "sharded_copy", "FaultRun", "run_with_failures", "E6Result", "run_e6", "main_faults"]
+__all__ = ["FaultExperimentConfig", "FAULT_CONFIGS", "Failure", "FailureArithmetic", "failure_arithmetic",
+           "failure_schedule", "sharded_copy", "FaultRun", "run_with_failures", "FailureCostResult", "run_failure_cost",
+           "main_faults"]
 
 HOUR = 3600
 
 
 @dataclass(frozen=True)
-class FaultSetup:
+class FaultExperimentConfig:
     """What E6 runs. See: book/ch11_fault_tolerance.md
 
-    ``online``: the stream, batch stage and training settings (E3's :class:`OnlineSetup`;
-    its ``shards`` and E5 fields are unused, ``pipeline=False`` trains on the events
-    directly, which is all a failure model needs). ``num_ps``: the values of S;
+    ``online``: the stream, batch stage and training settings (E3's
+    :class:`~monolith_ref.experiments.online.OnlineExperimentConfig`; its ``shards`` and E5
+    fields are unused, ``pipeline=False`` trains on the events directly, which is all a
+    failure model needs). ``num_ps``: the values of S;
     ``intervals_h``: the snapshot intervals T in hours; ``failure_rate``: failures per PS
     per day (the paper's is 0.0001); ``seeds``.
     """
 
-    online: OnlineSetup
+    online: OnlineExperimentConfig
     num_ps: tuple[int, ...] = (2, 4, 8)
     intervals_h: tuple[int, ...] = (1, 6, 24)
     failure_rate: float = 1.0
     seeds: tuple[int, ...] = (0, 1, 2)
 
     def __post_init__(self) -> None:
-        if not self.num_ps or any(not isinstance(s, int) or s < 1 for s in self.num_ps):
-            raise ValueError(f"num_ps must be integers >= 1, got {self.num_ps!r}")
-        if not self.intervals_h or any(not isinstance(t, int) or t < 1 for t in self.intervals_h):
-            raise ValueError(f"intervals_h must be integers >= 1 (hours), got {self.intervals_h!r}")
-        if not (isinstance(self.failure_rate, (int, float)) and self.failure_rate >= 0):
-            raise ValueError(f"failure_rate must be a number >= 0 (failures per PS per day), got {self.failure_rate!r}")
-        if not self.seeds:
-            raise ValueError("seeds must not be empty")
+        for name in ("num_ps", "intervals_h", "seeds"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must not be empty")
+        for name in ("num_ps", "intervals_h"):
+            for i, value in enumerate(getattr(self, name)):
+                check_int(value, f"{name}[{i}]", low=1)
+        check_number(self.failure_rate, "failure_rate (failures per PS per day)", low=0)
 
 
-def _online(stream: StreamConfig, batch_days: int) -> OnlineSetup:
-    return replace(SETUPS["small"], stream=stream, batch_days=batch_days, pipeline=False)
+def _online(stream: StreamConfig, batch_days: int) -> OnlineExperimentConfig:
+    return replace(ONLINE_CONFIGS["small"], stream=stream, batch_days=batch_days, pipeline=False)
 
 
 #: ``full`` is the CLI's (minutes), ``small`` the lab notebook's (well under a minute),
 #: ``smoke`` the tests' (seconds). Failure rates are raised so that failures happen at all.
-FAULT_SETUPS: dict[str, FaultSetup] = {
-    "full": FaultSetup(_online(SETUPS["full"].stream, 5), num_ps=(2, 4, 8, 16), intervals_h=(1, 6, 24, 48),
-                       failure_rate=1.0, seeds=(0, 1, 2)),
-    "small": FaultSetup(_online(replace(SETUPS["small"].stream, days=4, events_per_day=8_000), 2),
-                        num_ps=(2, 4, 8), intervals_h=(1, 6, 24), failure_rate=1.0, seeds=(0, 1)),
-    "smoke": FaultSetup(_online(SETUPS["smoke"].stream, 2), num_ps=(2, 4), intervals_h=(1, 24),
-                        failure_rate=2.0, seeds=(0,)),
+FAULT_CONFIGS: dict[str, FaultExperimentConfig] = {
+    "full": FaultExperimentConfig(_online(ONLINE_CONFIGS["full"].stream, 5), num_ps=(2, 4, 8, 16),
+                                  intervals_h=(1, 6, 24, 48), failure_rate=1.0, seeds=(0, 1, 2)),
+    "small": FaultExperimentConfig(_online(replace(ONLINE_CONFIGS["small"].stream, days=4, events_per_day=8_000), 2),
+                                   num_ps=(2, 4, 8), intervals_h=(1, 6, 24), failure_rate=1.0, seeds=(0, 1)),
+    "smoke": FaultExperimentConfig(_online(ONLINE_CONFIGS["smoke"].stream, 2), num_ps=(2, 4), intervals_h=(1, 24),
+                                   failure_rate=2.0, seeds=(0,)),
 }
 
 
@@ -155,11 +159,9 @@ def failure_arithmetic(num_ps: int = 1000, failure_rate_per_day: float = 0.0001,
     ``1 - (1 - exp(-rT)) / (rT)``, about ``rT / 2`` when failures are rare.
     See: book/ch11_fault_tolerance.md
     """
-    if isinstance(num_ps, bool) or not isinstance(num_ps, int) or num_ps < 1:
-        raise ValueError(f"num_ps must be an integer >= 1, got {num_ps!r}")
-    for name, value in (("failure_rate_per_day", failure_rate_per_day), ("snapshot_interval_h", snapshot_interval_h)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    check_int(num_ps, "num_ps", low=1)
+    check_number(failure_rate_per_day, "failure_rate_per_day", low=0, low_open=True)
+    check_number(snapshot_interval_h, "snapshot_interval_h", low=0, low_open=True)
     rt = failure_rate_per_day / 24 * snapshot_interval_h  # expected failures of one PS per interval
     share = -math.expm1(-rt) / rt  # 1 - share: the updates lost
     lost = 1.0 - share if rt > 1e-6 else rt / 2 - rt * rt / 6
@@ -238,7 +240,8 @@ def _shard_states(model: DeepFM, ps: int) -> tuple[dict, dict]:
 
 
 def run_with_failures(model: DeepFM, optimizer: torch.optim.Optimizer, hours: list[Events], start: int,
-                      interval_h: int | None, failures: list[Failure], setup: OnlineSetup, seed: int) -> FaultRun:
+                      interval_h: int | None, failures: list[Failure], config: OnlineExperimentConfig,
+                      seed: int) -> FaultRun:
     """Online training over ``hours`` (one sync, evaluation and training per hour) with PS
     snapshots every ``interval_h`` hours (the first at ``start``: the batch model) and the
     given failures; ``interval_h=None`` with no failures is the baseline. The model must
@@ -257,7 +260,7 @@ def run_with_failures(model: DeepFM, optimizer: torch.optim.Optimizer, hours: li
     pending = sorted(failures, key=lambda f: f.time)
     done: list[Failure] = []
     sync = ParameterSync(model, replica_for(model))
-    cfg = replace(setup.train, seed=seed, progress=False)
+    cfg = replace(config.train, seed=seed, progress=False)
     aucs, probs, labels = [], [], []
     for h, shard in enumerate(hours):
         if len(shard):
@@ -283,7 +286,7 @@ def run_with_failures(model: DeepFM, optimizer: torch.optim.Optimizer, hours: li
 
 
 @dataclass
-class E6Result:
+class FailureCostResult:
     """E6: per S and T, the AUC change (x100) that failures caused, per seed, with the
     failures behind it; the no-failure AUC per seed; the paper's arithmetic and ours.
 
@@ -372,45 +375,38 @@ class E6Result:
         return fig
 
 
-def _batch_stage(setup: OnlineSetup, p: Prepared) -> tuple[DeepFM, torch.optim.Optimizer]:
-    model = build_deepfm(len(p.batch.field_names), p.batch.dense.shape[1], replace(setup.model, seed=p.seed))
-    opt = torch.optim.Adam(model.head.parameters(), lr=setup.train.lr)
-    train(model, p.batch, replace(setup.train, seed=p.seed, progress=False), optimizer=opt)
-    return model, opt
-
-
-def run_e6(setup: FaultSetup, progress: bool = True) -> E6Result:
-    """E6 for every seed, S and T of ``setup``. See: book/ch11_fault_tolerance.md"""
+def run_failure_cost(config: FaultExperimentConfig, progress: bool = True) -> FailureCostResult:
+    """E6 for every seed, S and T of ``config``. See: book/ch11_fault_tolerance.md"""
     started = time.perf_counter()
-    on = setup.online
+    on = config.online
     online_hours = (on.stream.days - on.batch_days) * 24
-    res = E6Result(setup={"stream": asdict(on.stream), "batch_days": on.batch_days, "online_hours": online_hours,
-                          "failure_rate": setup.failure_rate},
-                   seeds=list(setup.seeds), num_ps=list(setup.num_ps), intervals_h=list(setup.intervals_h))
-    keys = [f"{s}/{t}" for s in setup.num_ps for t in setup.intervals_h]
+    res = FailureCostResult(setup={"stream": asdict(on.stream), "batch_days": on.batch_days,
+                                   "online_hours": online_hours, "failure_rate": config.failure_rate},
+                            seeds=list(config.seeds), num_ps=list(config.num_ps), intervals_h=list(config.intervals_h))
+    keys = [f"{s}/{t}" for s in config.num_ps for t in config.intervals_h]
     for k in keys:
         res.delta[k], res.failures[k], res.lost_hours[k], res.lost_share[k] = [], [], [], []
-    bar = tqdm(total=len(setup.seeds) * (2 + len(keys)), desc="E6", disable=not progress, leave=False)
-    for seed in setup.seeds:
+    bar = tqdm(total=len(config.seeds) * (2 + len(keys)), desc="E6", disable=not progress, leave=False)
+    for seed in config.seeds:
         p = prepare(on, seed)
-        model, opt = _batch_stage(on, p)
+        model, opt = batch_stage(p.batch, on.model, replace(on.train, progress=False), seed=p.seed)
         hours = time_shards(p.online, p.start, p.end, online_hours, p.available)
-        base = run_with_failures(*sharded_copy(model, opt, setup.num_ps[0]), hours, p.start, None, [], on, seed)
+        base = run_with_failures(*sharded_copy(model, opt, config.num_ps[0]), hours, p.start, None, [], on, seed)
         res.baseline_auc.append(base.auc)
-        if seed == setup.seeds[0]:  # the baseline does not depend on S: sharding changes no bit
-            other = run_with_failures(*sharded_copy(model, opt, setup.num_ps[-1]), hours, p.start, None, [], on, seed)
+        if seed == config.seeds[0]:  # the baseline does not depend on S: sharding changes no bit
+            other = run_with_failures(*sharded_copy(model, opt, config.num_ps[-1]), hours, p.start, None, [], on, seed)
             res.baseline_check.append(bool(np.array_equal(base.probs, other.probs)))
         bar.update(2)
-        for s in setup.num_ps:
-            schedule = failure_schedule(s, setup.failure_rate, p.start, p.end, seed)
-            for t in setup.intervals_h:
+        for s in config.num_ps:
+            schedule = failure_schedule(s, config.failure_rate, p.start, p.end, seed)
+            for t in config.intervals_h:
                 run = run_with_failures(*sharded_copy(model, opt, s), hours, p.start, t, schedule, on, seed)
                 k = f"{s}/{t}"
                 res.delta[k].append(100 * (run.auc - base.auc))
                 res.failures[k].append(len(run.failures))
                 res.lost_hours[k].append(float(np.mean([f.lost_hours for f in run.failures])) if run.failures else 0.0)
                 res.lost_share[k].append(sum(f.lost_hours / s for f in run.failures) / online_hours)
-                if seed == setup.seeds[0] and (s, t) == (setup.num_ps[0], setup.intervals_h[-1]):
+                if seed == config.seeds[0] and (s, t) == (config.num_ps[0], config.intervals_h[-1]):
                     res.curve = {"num_ps": s, "interval_h": t, "hours": list(range(len(base.hour_auc))),
                                  "baseline": [float(a) for a in base.hour_auc],
                                  "failures": [float(a) for a in run.hour_auc],
@@ -418,9 +414,9 @@ def run_e6(setup: FaultSetup, progress: bool = True) -> E6Result:
                 bar.update()
     bar.close()
     res.arithmetic["paper (1000 PS, 0.01%/day, daily snapshots)"] = asdict(failure_arithmetic())
-    for s in setup.num_ps:
-        for t in (setup.intervals_h[0], setup.intervals_h[-1]):
-            res.arithmetic[f"ours (S={s}, T={t} h)"] = asdict(failure_arithmetic(s, setup.failure_rate, t,
+    for s in config.num_ps:
+        for t in (config.intervals_h[0], config.intervals_h[-1]):
+            res.arithmetic[f"ours (S={s}, T={t} h)"] = asdict(failure_arithmetic(s, config.failure_rate, t,
                                                                                 on.stream.num_users))
     res.seconds = time.perf_counter() - started
     return res
@@ -433,16 +429,14 @@ def main_faults(size: str = "full", out: Path | str = Path("results/faults"), se
     ``0..seeds-1`` instead of the size's. This is ``monolith-ref experiment faults``.
     See: book/ch11_fault_tolerance.md
     """
-    if size not in FAULT_SETUPS:
-        raise ValueError(f"size must be one of {sorted(FAULT_SETUPS)}, got {size!r}")
-    setup = FAULT_SETUPS[size]
+    if size not in FAULT_CONFIGS:
+        raise ValueError(f"size must be one of {sorted(FAULT_CONFIGS)}, got {size!r}")
+    config = FAULT_CONFIGS[size]
     if seeds is not None:
-        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-            raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
-        setup = replace(setup, seeds=tuple(range(seeds)))
+        config = replace(config, seeds=tuple(range(check_int(seeds, "seeds", low=1))))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    res = run_e6(setup, progress)
+    res = run_failure_cost(config, progress)
     res.to_json(out / "faults_e6.json")
     res.plot(out / "faults_e6.png")
     return res.table()

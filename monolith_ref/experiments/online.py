@@ -1,7 +1,7 @@
 """Online versus batch, measured: the paper's experiments E3 and E5 (paper §3.1.2, §3.2.2,
 Algorithm 1, Table 2, Figures 9 and 10), at laptop scale.
 
-**E3.** A drifting synthetic stream of ``days`` days goes through the whole pipeline (log,
+**E3** (:func:`run_online_vs_batch`). A drifting synthetic stream of ``days`` days goes through the whole pipeline (log,
 joiner, examples log). The examples that became available in the first ``batch_days`` days
 train a DeepFM (the batch stage). The rest is cut into ``N`` shards of equal duration, and
 two models are scored on every shard by a serving replica, as in Algorithm 1:
@@ -11,9 +11,9 @@ two models are scored on every shard by a serving replica, as in Algorithm 1:
   and after being scored on the shard, the training model trains on it.
 
 The paper's Table 2 gives, per sync interval, the AUC of both (mean and spread over runs);
-:meth:`E3Result.table` prints ours in that form.
+:meth:`OnlineVsBatchResult.table` prints ours in that form.
 
-**E5.** What the syncs cost: the bytes pushed per sync against a full copy, as a function
+**E5** (:func:`run_sync_cost`). What the syncs cost: the bytes pushed per sync against a full copy, as a function
 of the sync interval (the touched rows of an interval are exactly the distinct IDs trained
 in it, which the runs check), and the AUC when the dense parameters travel only every
 ``K``-th sync instead of every sync.
@@ -33,25 +33,25 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm.std import tqdm
 
-from ..data.synthetic import SECONDS_PER_DAY, Events, StreamConfig, synthetic_stream
+from ..data.synthetic import StreamConfig, synthetic_stream
+from ..events import SECONDS_PER_DAY, Events
 from ..metrics import auc
 from ..serving import ParameterSync, replica_for
 from ..streaming.joiner import JoinerConfig, OnlineJoiner
 from ..streaming.log import Log
 from ..streaming.pipeline import release_times, run_pipeline
 from ..streaming.simulate import ArrivalConfig, arrivals
-from ..training import (ModelConfig, OnlineResult, TrainConfig, build_deepfm, fork_trainer, online_stage, predict,
-                        train)
+from ..training import ModelConfig, OnlineResult, TrainConfig, batch_stage, fork_trainer, online_stage, predict
 
-__all__ = ["OnlineSetup", "BURSTY", "SETUPS", "Prepared", "prepare", "time_shards", "E3Result", "run_e3", "E5Result",
-           "run_e5", "distinct_ids_per_shard", "main_online"]
+__all__ = ["OnlineExperimentConfig", "BURSTY", "ONLINE_CONFIGS", "Prepared", "prepare", "time_shards",
+           "OnlineVsBatchResult", "run_online_vs_batch", "SyncCostResult", "run_sync_cost", "distinct_ids_per_shard",
+           "main_online"]
 
 
 @dataclass(frozen=True)
-class OnlineSetup:
+class OnlineExperimentConfig:
     """Everything E3 and E5 run with. See: book/ch14_online_measured.md
 
     ``stream``: the synthetic stream (its seed is replaced by each run's seed);
@@ -85,12 +85,12 @@ class OnlineSetup:
 BURSTY = dict(num_bursts=28, burst_hours=4, burst_share=0.05, burst_boost=2.0)
 
 #: ``full`` is what the CLI runs (minutes); ``small`` is the lab notebook's (seconds).
-SETUPS: dict[str, OnlineSetup] = {
-    "full": OnlineSetup(StreamConfig(num_users=40_000, num_items=15_000, new_items_per_day=1_500, days=7,
+ONLINE_CONFIGS: dict[str, OnlineExperimentConfig] = {
+    "full": OnlineExperimentConfig(StreamConfig(num_users=40_000, num_items=15_000, new_items_per_day=1_500, days=7,
                                      events_per_day=60_000, **BURSTY)),
-    "small": OnlineSetup(StreamConfig(num_users=12_000, num_items=5_000, new_items_per_day=500, days=7,
+    "small": OnlineExperimentConfig(StreamConfig(num_users=12_000, num_items=5_000, new_items_per_day=500, days=7,
                                       events_per_day=15_000, **BURSTY), e5_shards=(4, 10, 25, 50, 100, 200)),
-    "smoke": OnlineSetup(StreamConfig(num_users=600, num_items=300, new_items_per_day=30, days=3,
+    "smoke": OnlineExperimentConfig(StreamConfig(num_users=600, num_items=300, new_items_per_day=30, days=3,
                                       events_per_day=1_500), batch_days=2, shards=(2, 4), seeds=(0,),
                          e5_shards=(2, 4), e5_n=4, e5_dense_every=(1, 4)),
 }
@@ -117,7 +117,7 @@ class Prepared:
     joiner: dict[str, int]
 
 
-def prepare(setup: OnlineSetup, seed: int, cache: dict | None = None) -> Prepared:
+def prepare(config: OnlineExperimentConfig, seed: int, cache: dict | None = None) -> Prepared:
     """Generate the stream, send it through the pipeline, split it at ``batch_days``.
 
     Examples are split by the time the trainer may learn from them: their release time
@@ -126,25 +126,25 @@ def prepare(setup: OnlineSetup, seed: int, cache: dict | None = None) -> Prepare
     (keyed by the stream, arrival and joiner settings and the seed), so that setups that
     differ only in how they train reuse one pipeline run. See: book/ch14_online_measured.md
     """
-    stream = replace(setup.stream, seed=seed)
-    key = ("joined", repr(stream), repr(setup.arrivals), repr(setup.joiner), setup.pipeline, seed)
+    stream = replace(config.stream, seed=seed)
+    key = ("joined", repr(stream), repr(config.arrivals), repr(config.joiner), config.pipeline, seed)
     if cache is not None and key in cache:
         t0_events, joined, stats = cache[key]
     else:
         events = synthetic_stream(stream)
         t0_events = int(events.time[0])
-        if setup.pipeline:
-            with OnlineJoiner(replace(setup.joiner, seed=seed)) as joiner:
-                result = run_pipeline(events, arrivals(events, replace(setup.arrivals, seed=seed)), joiner, Log())
+        if config.pipeline:
+            with OnlineJoiner(replace(config.joiner, seed=seed)) as joiner:
+                result = run_pipeline(events, arrivals(events, replace(config.arrivals, seed=seed)), joiner, Log())
             joined, stats = result.examples, result.stats.as_dict()
         else:
             joined, stats = events, {}
         if cache is not None:
             cache[key] = (t0_events, joined, stats)
-    split = t0_events + setup.batch_days * SECONDS_PER_DAY
-    end = t0_events + setup.stream.days * SECONDS_PER_DAY
-    if setup.pipeline:
-        order, available = release_times(joined, setup.joiner.window, setup.hold)
+    split = t0_events + config.batch_days * SECONDS_PER_DAY
+    end = t0_events + config.stream.days * SECONDS_PER_DAY
+    if config.pipeline:
+        order, available = release_times(joined, config.joiner.window, config.hold)
         ex = joined.events[order]
     else:
         ex, available = joined, joined.time
@@ -166,21 +166,14 @@ def time_shards(events: Events, start: int, end: int, n: int, times: np.ndarray 
     return [events[bounds[i] : bounds[i + 1]] for i in range(n)]
 
 
-def _batch_model(setup: OnlineSetup, p: Prepared):
-    model = build_deepfm(len(p.batch.field_names), p.batch.dense.shape[1], replace(setup.model, seed=p.seed))
-    opt = torch.optim.Adam(model.head.parameters(), lr=setup.train.lr)
-    train(model, p.batch, replace(setup.train, seed=p.seed), optimizer=opt)
-    return model, opt
-
-
-def _seed_state(setup: OnlineSetup, seed: int, cache: dict | None):
+def _seed_state(config: OnlineExperimentConfig, seed: int, cache: dict | None):
     """The prepared data and batch-stage model of one seed, computed once per ``cache``
     (keyed by every setting that changes them)."""
-    key = ("state", repr(replace(setup, shards=(), seeds=(), e5_shards=(), e5_n=0, e5_dense_every=())), seed)
+    key = ("state", repr(replace(config, shards=(), seeds=(), e5_shards=(), e5_n=0, e5_dense_every=())), seed)
     if cache is not None and key in cache:
         return cache[key]
-    p = prepare(setup, seed, cache)
-    model, opt = _batch_model(setup, p)
+    p = prepare(config, seed, cache)
+    model, opt = batch_stage(p.batch, config.model, config.train, seed=p.seed)
     if cache is not None:
         cache[key] = (p, model, opt)
     return p, model, opt
@@ -198,7 +191,7 @@ def _shard_aucs(labels: np.ndarray, probs: np.ndarray, bounds: list[int]) -> lis
 
 
 @dataclass
-class E3Result:
+class OnlineVsBatchResult:
     """Per seed and N: the mean of the per-shard AUCs (Algorithm 1's ``AUC_i``) for the batch
     and the online model; the pooled AUC of every online-part prediction together
     (progressive validation: steadier than a mean over small shards); the online run's
@@ -271,21 +264,22 @@ class E3Result:
         return fig
 
 
-def run_e3(setup: OnlineSetup, progress: bool = True, cache: dict | None = None) -> E3Result:
-    """E3 for every seed and every N of ``setup``. ``cache``: a dict shared with
-    :func:`run_e5` so both use one pipeline run and one batch stage per seed.
+def run_online_vs_batch(config: OnlineExperimentConfig, progress: bool = True,
+                        cache: dict | None = None) -> OnlineVsBatchResult:
+    """E3 for every seed and every N of ``config``. ``cache``: a dict shared with
+    :func:`run_sync_cost` so both use one pipeline run and one batch stage per seed.
     See: book/ch14_online_measured.md"""
     started = time.perf_counter()
-    online_hours = (setup.stream.days - setup.batch_days) * 24
-    res = E3Result(setup={"stream": asdict(setup.stream), "batch_days": setup.batch_days,
-                          "online_hours": online_hours, "pipeline": setup.pipeline,
-                          "hold": setup.hold},
-                   seeds=list(setup.seeds), shards=list(setup.shards))
-    for n in setup.shards:
+    online_hours = (config.stream.days - config.batch_days) * 24
+    res = OnlineVsBatchResult(setup={"stream": asdict(config.stream), "batch_days": config.batch_days,
+                                     "online_hours": online_hours, "pipeline": config.pipeline,
+                                     "hold": config.hold},
+                              seeds=list(config.seeds), shards=list(config.shards))
+    for n in config.shards:
         res.batch_auc[str(n)], res.online_auc[str(n)], res.online_pooled[str(n)] = [], [], []
-    bar = tqdm(total=len(setup.seeds) * (1 + len(setup.shards)), desc="E3", disable=not progress, leave=False)
-    for seed in setup.seeds:
-        p, model, opt = _seed_state(setup, seed, cache)
+    bar = tqdm(total=len(config.seeds) * (1 + len(config.shards)), desc="E3", disable=not progress, leave=False)
+    for seed in config.seeds:
+        p, model, opt = _seed_state(config, seed, cache)
         res.joiner.append(p.joiner)
         res.examples.append({"batch": len(p.batch), "online": len(p.online),
                              "online_positives": int(p.online.label.sum())})
@@ -293,17 +287,17 @@ def run_e3(setup: OnlineSetup, progress: bool = True, cache: dict | None = None)
         res.batch_pooled.append(auc(p.online.label, batch_probs))
         times = p.available
         bar.update()
-        for n in setup.shards:
+        for n in config.shards:
             shards = time_shards(p.online, p.start, p.end, n, times)
             bounds = np.cumsum([0] + [len(s) for s in shards]).tolist()
             b_auc = _shard_aucs(p.online.label, batch_probs, bounds)
             m, o = fork_trainer(model, opt)
             sync = ParameterSync(m, replica_for(m))
-            r: OnlineResult = online_stage(m, shards, sync, o, replace(setup.train, seed=seed))
+            r: OnlineResult = online_stage(m, shards, sync, o, replace(config.train, seed=seed))
             res.batch_auc[str(n)].append(float(np.nanmean(b_auc)))
             res.online_auc[str(n)].append(r.mean_auc)
             res.online_pooled[str(n)].append(r.auc)
-            if seed == setup.seeds[0]:
+            if seed == config.seeds[0]:
                 hours = [(p.start + i * (p.end - p.start) / n - p.start) / 3600 for i in range(n)]
                 res.curves[str(n)] = {"hours": [float(h) for h in hours], "batch": [float(a) for a in b_auc],
                                       "online": [float(a) for a in r.shard_auc]}
@@ -328,7 +322,7 @@ def distinct_ids_per_shard(shards: Sequence[Events]) -> list[int]:
 
 
 @dataclass
-class E5Result:
+class SyncCostResult:
     """E5: rows and bytes per sync against a full copy, per sync interval; and the AUC with
     the dense head synced every K syncs. See: book/ch14_online_measured.md
     """
@@ -376,38 +370,38 @@ class E5Result:
         return fig
 
 
-def run_e5(setup: OnlineSetup, progress: bool = True, cache: dict | None = None) -> E5Result:
-    """E5 on ``setup``'s seeds (``cache``: see :func:`run_e3`). See: book/ch14_online_measured.md"""
+def run_sync_cost(config: OnlineExperimentConfig, progress: bool = True, cache: dict | None = None) -> SyncCostResult:
+    """E5 on ``config``'s seeds (``cache``: see :func:`run_online_vs_batch`). See: book/ch14_online_measured.md"""
     started = time.perf_counter()
-    online_hours = (setup.stream.days - setup.batch_days) * 24
-    res = E5Result(setup={"e5_n": setup.e5_n, "online_hours": online_hours}, dense_every=list(setup.e5_dense_every),
-                   seeds=list(setup.seeds))
-    for k in setup.e5_dense_every:
+    online_hours = (config.stream.days - config.batch_days) * 24
+    res = SyncCostResult(setup={"e5_n": config.e5_n, "online_hours": online_hours},
+                         dense_every=list(config.e5_dense_every), seeds=list(config.seeds))
+    for k in config.e5_dense_every:
         res.dense_auc[str(k)] = []
-    bar = tqdm(total=len(setup.seeds) * len(setup.e5_dense_every), desc="E5", disable=not progress, leave=False)
-    for seed in setup.seeds:
-        p, model, opt = _seed_state(setup, seed, cache)
+    bar = tqdm(total=len(config.seeds) * len(config.e5_dense_every), desc="E5", disable=not progress, leave=False)
+    for seed in config.seeds:
+        p, model, opt = _seed_state(config, seed, cache)
         times = p.available
-        if seed == setup.seeds[0]:
-            row_bytes = 2 * 8 + 4 * setup.model.dim + 4  # the ID twice (two tables), a vector and a weight
-            for n in setup.e5_shards:
+        if seed == config.seeds[0]:
+            row_bytes = 2 * 8 + 4 * config.model.dim + 4  # the ID twice (two tables), a vector and a weight
+            for n in config.e5_shards:
                 counts = distinct_ids_per_shard(time_shards(p.online, p.start, p.end, n, times))
                 res.intervals_h.append(online_hours / n)
                 res.rows_per_sync.append(float(np.mean(counts)))
                 res.bytes_per_sync.append(float(np.mean(counts)) * row_bytes)
-        shards = time_shards(p.online, p.start, p.end, setup.e5_n, times)
-        for k in setup.e5_dense_every:
+        shards = time_shards(p.online, p.start, p.end, config.e5_n, times)
+        for k in config.e5_dense_every:
             m, o = fork_trainer(model, opt)
             sync = ParameterSync(m, replica_for(m), dense_every=k)
-            r = online_stage(m, shards, sync, o, replace(setup.train, seed=seed))
+            r = online_stage(m, shards, sync, o, replace(config.train, seed=seed))
             res.dense_auc[str(k)].append(r.mean_auc)
-            if seed == setup.seeds[0]:
+            if seed == config.seeds[0]:
                 res.dense_bytes[str(k)] = float(sum(x.bytes for x in r.syncs[1:]))
-                if k == setup.e5_dense_every[0]:
+                if k == config.e5_dense_every[0]:
                     res.full_bytes = float(r.syncs[-1].full_bytes)
                     counted = distinct_ids_per_shard(shards)
                     synced = [x.rows["vectors"] for x in r.syncs[1:]]
-                    res.checked[str(setup.e5_n)] = [int(sum(counted[:-1])), int(sum(synced))]
+                    res.checked[str(config.e5_n)] = [int(sum(counted[:-1])), int(sum(synced))]
             bar.update()
     bar.close()
     res.seconds = time.perf_counter() - started
@@ -421,22 +415,22 @@ def main_online(which: str = "both", size: str = "full", out: Path | str = Path(
     """
     if which not in ("e3", "e5", "both"):
         raise ValueError(f"which must be 'e3', 'e5' or 'both', got {which!r}")
-    if size not in SETUPS:
-        raise ValueError(f"size must be one of {sorted(SETUPS)}, got {size!r}")
-    setup = SETUPS[size]
+    if size not in ONLINE_CONFIGS:
+        raise ValueError(f"size must be one of {sorted(ONLINE_CONFIGS)}, got {size!r}")
+    config = ONLINE_CONFIGS[size]
     if seeds is not None:
-        setup = replace(setup, seeds=tuple(range(int(seeds))))
+        config = replace(config, seeds=tuple(range(int(seeds))))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     texts: list[str] = []
     cache: dict = {}
     if which in ("e3", "both"):
-        r3 = run_e3(setup, progress, cache)
+        r3 = run_online_vs_batch(config, progress, cache)
         r3.to_json(out / "online_e3.json")
         r3.plot(out / "online_e3.png")
         texts.append(r3.table())
     if which in ("e5", "both"):
-        r5 = run_e5(setup, progress, cache)
+        r5 = run_sync_cost(config, progress, cache)
         r5.to_json(out / "online_e5.json")
         r5.plot(out / "online_e5.png")
         texts.append(r5.table())

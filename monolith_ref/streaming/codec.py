@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data.synthetic import Events
+from ..checks import check_id
+from ..events import Events
 
 if TYPE_CHECKING:  # the joiner's Example; only its attributes are read here
     from .joiner import Example
@@ -256,8 +257,4 @@ def request_key(request_id: int) -> bytes:
     partition, so every record of one request lands in the same partition.
     See: book/ch09_streaming.md
     """
-    if isinstance(request_id, (bool, np.bool_)) or not isinstance(request_id, (int, np.integer)):
-        raise TypeError(f"request_id must be an integer, got {request_id!r}")
-    if not 0 <= int(request_id) < 2**64:
-        raise ValueError(f"request_id must be in [0, 2**64), got {request_id}")
-    return int(request_id).to_bytes(8, "big")
+    return check_id(request_id, "request_id").to_bytes(8, "big")

@@ -64,6 +64,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_bytes, check_id, check_int, check_number, check_rate, check_time
 from ..hashing import unit_float
 from .kvstore import SQLiteStore
 
@@ -75,39 +76,6 @@ NEGATIVE, POSITIVE = 0, 1
 _FLUSH_ROWS = 2048  # buffered deletes + tombstones written together once there are this many
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_int(name: str, value: object) -> int:
-    if type(value) is int and -(2**63) <= value < 2**63:  # the common case, checked fast
-        return value
-    if not _is_int(value):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if not -(2**63) <= int(value) < 2**63:
-        raise ValueError(f"{name} must fit in a signed 64-bit integer, got {value}")
-    return int(value)
-
-
-def _check_id(value: object) -> int:
-    if type(value) is int and 0 <= value < 2**64:
-        return value
-    if not _is_int(value):
-        raise TypeError(f"request_id must be an integer, got {value!r}")
-    if not 0 <= int(value) < 2**64:
-        raise ValueError(f"request_id must be in [0, 2**64), got {value}")
-    return int(value)
-
-
-def _check_rate(sample_rate: object) -> float:
-    if isinstance(sample_rate, (bool, np.bool_)) or not isinstance(sample_rate, (int, float, np.integer, np.floating)):
-        raise TypeError(f"a sample rate must be a number, got {sample_rate!r}")
-    rate = float(sample_rate)
-    if not 0.0 < rate <= 1.0:
-        raise ValueError(f"a sample rate must be in (0, 1], got {sample_rate!r}")
-    return rate
-
-
 # --------------------------------------------------------------------------- sampling
 
 
@@ -117,8 +85,8 @@ def keep_negative(request_id: int, rate: float, seed: int = 0) -> bool:
 
     See: book/ch09_streaming.md
     """
-    rate = _check_rate(rate)
-    return rate >= 1.0 or unit_float(_check_id(request_id), seed) < rate
+    rate = check_rate(rate)
+    return rate >= 1.0 or unit_float(check_id(request_id), seed) < rate
 
 
 def log_odds_correction(sample_rate: float) -> float:
@@ -129,7 +97,7 @@ def log_odds_correction(sample_rate: float) -> float:
     ``logit(p_s) = logit(p) - log r``; adding ``log r`` (a negative number) at serving gives
     back ``logit(p)``. See: book/ch09_streaming.md
     """
-    return math.log(_check_rate(sample_rate))
+    return math.log(check_rate(sample_rate))
 
 
 def corrected_probability(p: np.ndarray | float, sample_rate: float) -> np.ndarray:
@@ -137,7 +105,7 @@ def corrected_probability(p: np.ndarray | float, sample_rate: float) -> np.ndarr
 
     See: book/ch09_streaming.md
     """
-    r = _check_rate(sample_rate)
+    r = check_rate(sample_rate)
     p = np.asarray(p, dtype=np.float64)
     return r * p / (r * p + (1.0 - p))
 
@@ -164,22 +132,15 @@ class JoinerConfig:
     tombstone_seconds: int = 7 * 86400
 
     def __post_init__(self) -> None:
-        for name, low in (("window", 0), ("memory_seconds", 0), ("memory_capacity", 1), ("seed", 0),
-                          ("tombstone_seconds", 0)):
-            value = getattr(self, name)
-            if not _is_int(value) or value < low:
-                raise ValueError(f"JoinerConfig.{name} must be an integer >= {low}, got {value!r}")
-        if self.seed >= 2**64:
-            raise ValueError(f"JoinerConfig.seed must be below 2**64, got {self.seed!r}")
+        for name, low in (("window", 0), ("memory_seconds", 0), ("memory_capacity", 1), ("tombstone_seconds", 0)):
+            check_int(getattr(self, name), f"JoinerConfig.{name}", low=low)
+        check_int(self.seed, "JoinerConfig.seed", low=0, high=2**64)
         if self.tombstone_seconds < self.window:
             raise ValueError(
                 f"JoinerConfig.tombstone_seconds ({self.tombstone_seconds}) must be >= window ({self.window}): "
                 "a request must be remembered at least as long as it can wait"
             )
-        try:
-            _check_rate(self.negative_rate)
-        except (TypeError, ValueError):
-            raise ValueError(f"JoinerConfig.negative_rate must be in (0, 1], got {self.negative_rate!r}") from None
+        check_rate(self.negative_rate, "JoinerConfig.negative_rate")
 
 
 @dataclass(frozen=True)
@@ -336,9 +297,8 @@ class OnlineJoiner:
         """Take a request's features (``time``: its event time) at clock ``now``; returns
         the examples this call emits. See: book/ch09_streaming.md
         """
-        rid, time, now = _check_id(request_id), _check_int("time", time), _check_int("now", now)
-        if not isinstance(payload, (bytes, bytearray, memoryview)):
-            raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+        rid, time, now = check_id(request_id), check_time(time), check_time(now, "now")
+        payload = check_bytes(payload, "payload")
         now = self._tick(now)
         out = self._advance(now)
         self.stats.features_in += 1
@@ -347,19 +307,17 @@ class OnlineJoiner:
         elif rid in self._early:
             _, label = self._early.pop(rid)
             self.stats.early_actions += 1
-            out.append(self._positive(rid, time, bytes(payload), label, now))
+            out.append(self._positive(rid, time, payload, label, now))
         else:
-            self._memory.add(rid, time, bytes(payload))
+            self._memory.add(rid, time, payload)
         return self._end_call(out, now)
 
     def add_action(self, request_id: int, time: int, now: int, label: float = 1.0) -> list[Example]:
         """Take an action on a request (``time``: when it happened) at clock ``now``; returns
         the examples this call emits. See: book/ch09_streaming.md
         """
-        rid, time, now = _check_id(request_id), _check_int("time", time), _check_int("now", now)
-        if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(label):
-            raise ValueError(f"label must be a finite number, got {label!r}")
+        rid, time, now = check_id(request_id), check_time(time), check_time(now, "now")
+        check_number(label, "label")
         now = self._tick(now)
         out = self._advance(now)
         self.stats.actions_in += 1
@@ -390,7 +348,7 @@ class OnlineJoiner:
         """Move the clock to ``now``: finalize what expired, spill what aged; returns the
         emitted negatives (by time, then request ID). See: book/ch09_streaming.md
         """
-        now = self._tick(_check_int("now", now))
+        now = self._tick(check_time(now, "now"))
         return self._end_call(self._advance(now), now)
 
     def finish(self, now: int | None = None) -> list[Example]:
@@ -399,7 +357,7 @@ class OnlineJoiner:
         orphans. The joiner can go on afterwards. See: book/ch09_streaming.md
         """
         if now is not None:
-            now = self._tick(_check_int("now", now))
+            now = self._tick(check_time(now, "now"))
         elif self._clock is None:
             self._check_open()
             return []

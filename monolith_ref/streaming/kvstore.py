@@ -42,7 +42,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 
-import numpy as np
+from ..checks import INT64_END, INT64_MIN, check_bytes, check_id, check_int, check_time
 
 __all__ = ["SQLiteStore", "to_signed", "to_unsigned"]
 
@@ -58,23 +58,7 @@ _U64 = 2**64
 
 
 def _check_id(value: object) -> int:
-    if type(value) is int and 0 <= value < _U64:  # the common case, checked fast
-        return value
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"a request ID must be an integer, got {value!r}")
-    if not 0 <= int(value) < _U64:
-        raise ValueError(f"a request ID must be in [0, 2**64), got {value}")
-    return int(value)
-
-
-def _check_int(value: object, what: str = "a time") -> int:
-    if type(value) is int and -_U63 <= value < _U63:  # the common case, checked fast
-        return value
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an integer, got {value!r}")
-    if not -_U63 <= int(value) < _U63:
-        raise ValueError(f"{what} must fit in a signed 64-bit integer, got {value}")
-    return int(value)
+    return check_id(value, "request ID")
 
 
 def to_signed(request_id: int) -> int:
@@ -175,16 +159,14 @@ class SQLiteStore:
             if len(row) != 3:
                 raise ValueError(f"a feature row is (request_id, time, payload), got {row!r}")
             rid, time, payload = row
-            if not isinstance(payload, (bytes, bytearray, memoryview)):
-                raise TypeError(f"a payload must be bytes, got {type(payload).__name__}")
-            rows.append((to_signed(_check_id(rid)), _check_int(time), bytes(payload)))
+            rows.append((to_signed(_check_id(rid)), check_time(time), check_bytes(payload, "payload")))
         gone = [(to_signed(_check_id(rid)),) for rid in delete]
         tombs = []
         for row in tombstones:
             if len(row) not in (2, 3):
                 raise ValueError(f"a tombstone is (request_id, time) or (request_id, time, outcome), got {row!r}")
-            outcome = _check_int(row[2], "an outcome") if len(row) == 3 else 0
-            tombs.append((to_signed(_check_id(row[0])), _check_int(row[1]), outcome))
+            outcome = check_int(row[2], "outcome", INT64_MIN, INT64_END) if len(row) == 3 else 0
+            tombs.append((to_signed(_check_id(row[0])), check_time(row[1]), outcome))
         if not (rows or gone or tombs):
             return
         with self._transaction() as db:
@@ -247,7 +229,7 @@ class SQLiteStore:
         """Remove and return every row with ``time < t``, as ``(request_id, time, payload)``
         ordered by time, then request ID. See: book/ch09_streaming.md
         """
-        t = _check_int(t)
+        t = check_time(t, "t")
         with self._transaction() as db:
             rows = db.execute("SELECT request_id, time, payload FROM features WHERE time < ?", (t,)).fetchall()
             if rows:
@@ -290,7 +272,7 @@ class SQLiteStore:
 
     def prune_tombstones(self, before: int) -> int:
         """Forget tombstones with ``time < before``; returns how many. See: book/ch09_streaming.md"""
-        before = _check_int(before)
+        before = check_time(before, "before")
         with self._transaction() as db:
             return int(db.execute("DELETE FROM tombstones WHERE time < ?", (before,)).rowcount)
 

@@ -69,6 +69,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..checks import InvalidArgumentError, check_bytes, check_int, check_name, check_time
 from ..fsio import atomic_write, fsync_dir
 
 __all__ = ["Record", "LogError", "CorruptLogError", "Log", "Producer", "Consumer"]
@@ -94,7 +95,7 @@ class Record:
     value: bytes
 
 
-class LogError(ValueError):
+class LogError(InvalidArgumentError):
     """A log operation got a bad argument: unknown topic, bad partition or offset. See: book/ch09_streaming.md"""
 
 
@@ -102,36 +103,15 @@ class CorruptLogError(LogError):
     """A log directory that cannot be recovered by truncating a torn tail. See: book/ch09_streaming.md"""
 
 
-def _check_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not hasattr(type(value), "__index__"):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    return operator.index(value)  # type: ignore[arg-type]
-
-
-def _check_bytes(name: str, value: object) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    raise TypeError(f"{name} must be bytes, got {type(value).__name__} {value!r:.60}")
-
-
 def _check_key(key: object) -> bytes | None:
-    return None if key is None else _check_bytes("key", key)
-
-
-def _check_timestamp(value: object) -> int:
-    ts = _check_int("timestamp", value)
-    if not -(2**63) <= ts < 2**63:
-        raise LogError(f"timestamp must fit in 64 bits, got {ts}")
-    return ts
+    return None if key is None else check_bytes(key, "key")
 
 
 def _check_name(kind: str, name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"{kind} name must be a str, got {name!r}")
-    if not _NAME.fullmatch(name) or name in (".", "..", _OFFSETS_DIR):
-        raise LogError(f"{kind} name {name!r} must be 1-200 of A-Z a-z 0-9 . _ - (and not {_OFFSETS_DIR!r})")
+    rule = f"1-200 of A-Z a-z 0-9 . _ - (and not {_OFFSETS_DIR!r})"
+    name = check_name(name, f"{kind} name", _NAME, rule, error=LogError)
+    if name in (".", "..", _OFFSETS_DIR):
+        raise LogError(f"{kind} name {name!r} must be {rule}")
     return name
 
 
@@ -237,9 +217,7 @@ class Log:
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, segment_bytes: int = 8 * 2**20, fsync: bool = True
     ) -> None:
-        self.segment_bytes = _check_int("segment_bytes", segment_bytes)
-        if self.segment_bytes < 1:
-            raise ValueError(f"segment_bytes must be >= 1, got {segment_bytes!r}")
+        self.segment_bytes = check_int(segment_bytes, "segment_bytes", low=1)
         if not isinstance(fsync, bool):
             raise TypeError(f"fsync must be a bool, got {fsync!r}")
         self.fsync = fsync
@@ -328,7 +306,7 @@ class Log:
 
     def _partition(self, topic: str, partition: int) -> _Partition:
         parts = self._partitions(topic)
-        p = _check_int("partition", partition)
+        p = check_int(partition, "partition")
         if not 0 <= p < len(parts):
             raise LogError(f"topic {topic!r} has partitions 0..{len(parts) - 1}, got partition {p}")
         return parts[p]
@@ -337,7 +315,7 @@ class Log:
         """Create a topic; again with the same partition count is a no-op."""
         self._check_open()
         _check_name("topic", name)
-        count = _check_int("partitions", partitions)
+        count = check_int(partitions, "partitions")
         if count < 1:
             raise LogError(f"a topic needs at least 1 partition, got {count}")
         if name in self._topics:
@@ -398,9 +376,9 @@ class Log:
         for name, seq in (("keys", keys), ("timestamps", timestamps)):
             if seq is not None and len(seq) != len(values):
                 raise LogError(f"{name} has {len(seq)} items but values has {len(values)}")
-        vals = [_check_bytes("value", v) for v in values]
+        vals = [check_bytes(v, "value") for v in values]
         ks = [None] * len(vals) if keys is None else [_check_key(k) for k in keys]
-        ts = [0] * len(vals) if timestamps is None else [_check_timestamp(t) for t in timestamps]
+        ts = [0] * len(vals) if timestamps is None else [check_time(t, "timestamp") for t in timestamps]
         # Everything is valid: from here on the log changes.
         if partition is not None:
             targets = [operator.index(partition)] * len(vals)
@@ -420,11 +398,9 @@ class Log:
     def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
         """Up to ``max_records`` records from ``offset`` on; [] at or past the end."""
         part = self._partition(topic, partition)
-        start, limit = _check_int("offset", offset), _check_int("max_records", max_records)
+        start, limit = check_int(offset, "offset"), check_int(max_records, "max_records", low=1, error=LogError)
         if start < 0:
             raise LogError(f"offset must be >= 0, got {start} for {topic}/{partition}")
-        if limit < 1:
-            raise LogError(f"max_records must be >= 1, got {limit}")
         p = operator.index(partition)
         ks, vs, ts = part.keys, part.values, part.timestamps
         return [Record(topic, p, o, ts[o], ks[o], vs[o]) for o in range(start, min(len(part), start + limit))]
@@ -453,7 +429,7 @@ class Log:
             if not isinstance(where, tuple) or len(where) != 2:
                 raise TypeError(f"offsets keys must be (topic, partition) pairs, got {where!r}")
             part = self._partition(*where)
-            o = _check_int("offset", offset)
+            o = check_int(offset, "offset")
             if not 0 <= o <= len(part):
                 raise LogError(f"offset {o} for {where[0]}/{where[1]} is outside 0..{len(part)} (the end offset)")
             checked[(where[0], operator.index(where[1]))] = o
@@ -535,16 +511,14 @@ class Consumer:
         return list(self._assigned)
 
     def _assigned_pair(self, topic: str, partition: int) -> tuple[str, int]:
-        pair = (topic, _check_int("partition", partition))
+        pair = (topic, check_int(partition, "partition"))
         if pair not in self._positions:
             raise LogError(f"{topic}/{partition} is not assigned to this consumer (assignment: {self._assigned})")
         return pair
 
     def poll(self, max_records: int = 1000) -> list[Record]:
         """Up to ``max_records`` records, one partition after another in turn; advances the positions."""
-        limit = _check_int("max_records", max_records)
-        if limit < 1:
-            raise LogError(f"max_records must be >= 1, got {limit}")
+        limit = check_int(max_records, "max_records", low=1, error=LogError)
         n = len(self._assigned)
         order = [self._assigned[(self._next + i) % n] for i in range(n)]
         cursor = {pair: self._positions[pair] for pair in order}
@@ -578,7 +552,7 @@ class Consumer:
     def seek(self, topic: str, partition: int, offset: int) -> None:
         """Move a position, to replay from ``offset`` (0 <= offset <= end offset)."""
         pair = self._assigned_pair(topic, partition)
-        o, end = _check_int("offset", offset), self.log.end_offset(*pair)
+        o, end = check_int(offset, "offset"), self.log.end_offset(*pair)
         if not 0 <= o <= end:
             raise LogError(f"cannot seek {topic}/{partition} to {o}: offsets run 0..{end}")
         self._positions[pair] = o

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.synthetic import Events
+from ..events import Events
 from .codec import JoinedBatch, decode_examples, encode_examples, encode_features, request_key
 from .joiner import JoinerStats, OnlineJoiner
 from .log import Consumer, Log, Record

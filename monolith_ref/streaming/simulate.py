@@ -12,7 +12,7 @@ in the expected way (paper §2.2.2, Figure 5):
   copy an exponential ``duplicate_delay`` after the original;
 * a click within ``feature_jitter`` seconds of its impression can overtake the features.
 
-:func:`arrivals` turns :class:`~monolith_ref.data.synthetic.Events` into that merged stream,
+:func:`arrivals` turns :class:`~monolith_ref.events.Events` into that merged stream,
 sorted by arrival time, as indices into the events, so the truth of every record is known.
 
 See: book/ch09_streaming.md
@@ -20,28 +20,17 @@ See: book/ch09_streaming.md
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.synthetic import SECONDS_PER_DAY, SECONDS_PER_HOUR, Events
+from ..checks import InvalidIntegerError, check_int, check_number
+from ..events import SECONDS_PER_DAY, SECONDS_PER_HOUR, Events
 
 __all__ = ["FEATURE", "ACTION", "ArrivalConfig", "Arrivals", "arrivals"]
 
 #: Values of :attr:`Arrivals.kind`.
 FEATURE, ACTION = 0, 1
-
-
-def _int_at_least(name: str, value: object, low: int) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"ArrivalConfig.{name} must be an integer >= {low}, got {value!r}")
-
-
-def _number_at_least(name: str, value: object, low: float) -> None:
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating))
-            or not math.isfinite(value) or value < low):
-        raise ValueError(f"ArrivalConfig.{name} must be a finite number >= {low}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -66,20 +55,15 @@ class ArrivalConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _int_at_least("feature_jitter", self.feature_jitter, 0)
-        _int_at_least("late_min", self.late_min, 0)
-        _int_at_least("late_max", self.late_max, 0)
-        _int_at_least("seed", self.seed, 0)
-        if self.seed >= 2**64:
-            raise ValueError(f"ArrivalConfig.seed must be below 2**64, got {self.seed!r}")
+        for name in ("feature_jitter", "late_min", "late_max"):
+            check_int(getattr(self, name), f"ArrivalConfig.{name}", low=0)
+        check_int(self.seed, "ArrivalConfig.seed", low=0, high=2**64)
         if self.late_max < self.late_min:
-            raise ValueError(f"ArrivalConfig.late_max ({self.late_max}) must be >= late_min ({self.late_min})")
-        _number_at_least("action_delay", self.action_delay, 0.0)
-        _number_at_least("duplicate_delay", self.duplicate_delay, 0.0)
+            raise InvalidIntegerError(f"ArrivalConfig.late_max ({self.late_max}) must be >= late_min ({self.late_min})")
+        for name in ("action_delay", "duplicate_delay"):
+            check_number(getattr(self, name), f"ArrivalConfig.{name}", low=0.0)
         for name in ("late_fraction", "duplicate_fraction"):
-            _number_at_least(name, getattr(self, name), 0.0)
-            if getattr(self, name) > 1.0:
-                raise ValueError(f"ArrivalConfig.{name} must be in [0, 1], got {getattr(self, name)!r}")
+            check_number(getattr(self, name), f"ArrivalConfig.{name}", low=0.0, high=1.0)
 
 
 @dataclass

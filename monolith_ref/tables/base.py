@@ -19,12 +19,15 @@ See: book/ch03_dict_table.md
 from __future__ import annotations
 
 import abc
-import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .. import checks
+from ..checks import check_int, check_number, is_int
 from ..hashing import GOLDEN_GAMMA, mix64, splitmix64
 from ..optim import SGD, SparseOptimizer
 
@@ -54,22 +57,29 @@ __all__ = [
 
 
 class TableError(Exception):
-    """Base class of every error a table raises on purpose. See: book/ch03_dict_table.md"""
+    """Base class of the errors a table raises about its IDs, gradients, times and states.
+
+    Each is also the :mod:`monolith_ref.checks` class of its kind (a ``ValueError``), so bad
+    input to a table and to the joiner, the log or the store is caught the same way. An
+    argument of the wrong Python type (``now=1.5``) raises
+    :class:`~monolith_ref.checks.InvalidTypeError`, as everywhere in the package.
+    See: book/ch03_dict_table.md
+    """
 
 
-class InvalidIdsError(TableError, ValueError):
+class InvalidIdsError(TableError, checks.InvalidIdsError):
     """IDs that are not a 1-D array of non-negative 64-bit integers. See: book/ch03_dict_table.md"""
 
 
-class InvalidGradientsError(TableError, ValueError):
+class InvalidGradientsError(TableError, checks.InvalidArgumentError):
     """Gradients of the wrong shape or type, or holding NaN or infinity. See: book/ch03_dict_table.md"""
 
 
-class InvalidTimeError(TableError, ValueError):
-    """A ``now`` that is not a non-negative integer number of seconds. See: book/ch03_dict_table.md"""
+class InvalidTimeError(TableError, checks.InvalidTimeError):
+    """A ``now`` outside ``[0, 2**63)`` seconds. See: book/ch03_dict_table.md"""
 
 
-class StateMismatchError(TableError, ValueError):
+class StateMismatchError(TableError, checks.InvalidArgumentError):
     """An exported state that does not fit this table (keys, shapes, dtypes, dim). See: book/ch03_dict_table.md"""
 
 
@@ -121,10 +131,6 @@ class FilterConfig(Protocol):
 # --------------------------------------------------------------------------- config
 
 
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
 @dataclass(frozen=True)
 class TableConfig:
     """Settings shared by every table.
@@ -146,15 +152,13 @@ class TableConfig:
     filter: FilterConfig | None = None
 
     def __post_init__(self) -> None:
-        if not _is_int(self.dim) or self.dim < 1:
-            raise ValueError(f"TableConfig.dim must be an integer >= 1, got {self.dim!r}")
-        if not _is_int(self.seed) or not 0 <= self.seed < 2**64:
-            raise ValueError(f"TableConfig.seed must be an integer in [0, 2**64), got {self.seed!r}")
-        if self.ttl is not None and (not _is_int(self.ttl) or self.ttl < 0):
-            raise ValueError(f"TableConfig.ttl must be None or an integer >= 0 (seconds), got {self.ttl!r}")
-        scale = self.init_scale
-        if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
-            raise ValueError(f"TableConfig.init_scale must be a finite number >= 0, got {scale!r}")
+        check_int(self.dim, "TableConfig.dim", low=1)
+        check_int(self.seed, "TableConfig.seed", low=0, high=2**64)
+        if self.ttl is not None:
+            check_int(self.ttl, "TableConfig.ttl (seconds, or None)", low=0)
+        if not isinstance(self.init_scale, (int, float)):  # Python numbers only
+            raise checks.InvalidTypeError(f"TableConfig.init_scale must be a finite number >= 0, got {self.init_scale!r}")
+        check_number(self.init_scale, "TableConfig.init_scale", low=0.0)
         if not isinstance(self.optimizer, SparseOptimizer):
             raise ValueError(f"TableConfig.optimizer must be a sparse optimizer, got {self.optimizer!r}")
         if self.filter is not None and not isinstance(self.filter, FilterConfig):
@@ -172,39 +176,11 @@ class TableConfig:
 def check_ids(ids: Any) -> np.ndarray:
     """Return ``ids`` as a 1-D uint64 array, or raise :class:`InvalidIdsError` saying why.
 
-    Accepted: a 1-D array (or list) of integers in ``[0, 2**64)``: uint64, other unsigned
-    types, or signed types holding no negative value. Refused: floats (and so NaN), bools,
-    strings, negative values, and anything that is not 1-D. See: book/ch03_dict_table.md
+    :func:`monolith_ref.checks.check_ids` with the table's error class: a 1-D array (or
+    list) of integers in ``[0, 2**64)``; floats, bools, strings, negative values and
+    anything not 1-D are refused. See: book/ch03_dict_table.md
     """
-    if isinstance(ids, (list, tuple)) and all(_is_int(x) for x in ids):
-        # Python ints: check the range here, since NumPy would turn 2**64 - 1 into a float.
-        bad = [x for x in ids if not 0 <= int(x) < 2**64]
-        if bad:
-            raise InvalidIdsError(f"IDs must be non-negative and below 2**64, got {bad[0]}")
-        return np.array([int(x) for x in ids], dtype=np.uint64)
-    if isinstance(ids, np.ndarray):
-        arr = ids
-    else:
-        try:
-            arr = np.asarray(ids)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise InvalidIdsError(f"IDs could not be read as an integer array: {exc}") from None
-    if arr.ndim != 1:
-        raise InvalidIdsError(f"IDs must be a 1-D array, got shape {arr.shape}")
-    kind = arr.dtype.kind
-    if kind == "u":
-        return arr.astype(np.uint64, copy=False)
-    if kind == "i":
-        if arr.size and arr.min() < 0:
-            raise InvalidIdsError(f"IDs must be non-negative, got {int(arr.min())}")
-        return arr.astype(np.uint64)
-    if kind == "f":
-        if arr.size and not np.isfinite(arr).all():
-            raise InvalidIdsError("IDs must be integers; got floats including NaN or infinity")
-        raise InvalidIdsError(f"IDs must be integers, got floating-point dtype {arr.dtype}")
-    if kind == "b":
-        raise InvalidIdsError("IDs must be integers, got booleans")
-    raise InvalidIdsError(f"IDs must be integers, got dtype {arr.dtype}")
+    return checks.check_ids(ids, error=InvalidIdsError)
 
 
 def check_grads(grads: Any, n: int, dim: int) -> np.ndarray:
@@ -225,15 +201,12 @@ def check_grads(grads: Any, n: int, dim: int) -> np.ndarray:
 
 
 def check_now(now: Any) -> int:
-    """Return ``now`` as an ``int`` number of seconds, or raise :class:`InvalidTimeError`.
+    """Return ``now`` as an ``int`` number of seconds in ``[0, 2**63)``, or raise.
 
-    See: book/ch03_dict_table.md
+    Out of range: :class:`InvalidTimeError`; not an integer:
+    :class:`~monolith_ref.checks.InvalidTypeError`. See: book/ch03_dict_table.md
     """
-    if not _is_int(now):
-        raise InvalidTimeError(f"now must be an integer number of seconds, got {now!r}")
-    if not 0 <= int(now) < 2**63:
-        raise InvalidTimeError(f"now must be in [0, 2**63), got {now}")
-    return int(now)
+    return checks.check_time(now, "now", low=0, error=InvalidTimeError)
 
 
 # --------------------------------------------------------------------------- initial rows
@@ -310,6 +283,11 @@ class TableBase(abc.ABC):
     of the right shape, ``now`` an int). Keys whose entries change are recorded with
     :meth:`_touch` and handed out by :meth:`pop_touched` for delta sync (chapter 10).
 
+    A table that keeps its own admission filter (``DictTable``, ``NumbaTable``) builds it into
+    ``_filter``; :meth:`export` then adds the filter's state under ``filter/`` keys, and the
+    table's ``_load`` validates a loaded state with :meth:`_check_state`. Tables made of other
+    tables (sharded, remote) leave ``_filter`` at ``None``: their shards keep the filters.
+
     See: book/ch03_dict_table.md
     """
 
@@ -318,6 +296,7 @@ class TableBase(abc.ABC):
             raise TypeError(f"a table is built from a TableConfig, got {type(config).__name__}")
         self.config = config
         self._touched: set[int] = set()
+        self._filter: AdmissionFilter | None = None
 
     # ---- the public protocol -------------------------------------------------------
 
@@ -341,8 +320,11 @@ class TableBase(abc.ABC):
         return self._expire(t)
 
     def export(self, ids: Any = None) -> dict[str, np.ndarray]:
-        """All rows (or the present ones among ``ids``) as arrays, sorted by key."""
-        return self._export(None if ids is None else check_ids(ids))
+        """All rows (or the present ones among ``ids``) as arrays, sorted by key; a full export
+        also holds the admission filter's state (``filter/`` keys)."""
+        if ids is not None:
+            return self._export(check_ids(ids))
+        return {**self._export(None), **filter_state(self._filter)}
 
     def load(self, state: dict[str, np.ndarray]) -> None:
         """Replace the table's contents; a state that does not fit raises and changes nothing."""
@@ -356,7 +338,7 @@ class TableBase(abc.ABC):
         return np.array([self._has(int(k)) for k in keys.tolist()], dtype=bool)
 
     def __contains__(self, key: object) -> bool:
-        if not _is_int(key) or not 0 <= int(key) < 2**64:  # type: ignore[call-overload]
+        if not is_int(key) or not 0 <= int(key) < 2**64:  # type: ignore[call-overload]
             return False
         return self._has(int(key))  # type: ignore[call-overload]
 
@@ -372,6 +354,36 @@ class TableBase(abc.ABC):
 
     def _touch(self, key: int) -> None:
         self._touched.add(key)
+
+    # ---- the admission filter --------------------------------------------------------
+
+    @property
+    def admission_filter(self) -> AdmissionFilter | None:
+        """The admission filter this table keeps (``None``: every ID is admitted at once, or
+        the filters live in the shards). See: book/ch05_filters.md"""
+        return self._filter
+
+    @contextmanager
+    def filter_bypassed(self) -> Iterator[None]:
+        """Inside the ``with`` block every unseen ID gets a row at once; the admission filter is
+        set aside, neither asked nor changed, and is back afterwards.
+
+        For loading IDs known to be resident (the benchmarks' set-up), never for training.
+        See: book/ch06_numba.md
+        """
+        if self._filter is None and self.config.filter is not None:
+            raise NotImplementedError(f"{type(self).__name__} does not keep its admission filter itself")
+        saved, self._filter = self._filter, None
+        try:
+            yield
+        finally:
+            self._filter = saved
+
+    def _check_state(self, state: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], AdmissionFilter | None]:
+        """A loaded state's rows (:func:`check_row_state`) and a fresh filter holding its
+        ``filter/`` part (:func:`filter_from_state`), both validated before the table changes."""
+        rows = check_row_state(state, self.config)
+        return rows, filter_from_state(self.config, state)
 
     # ---- what each table writes ----------------------------------------------------
 

@@ -24,6 +24,7 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from ..checks import check_int, check_number
 from ..hashing import mix64_int
 from .base import TableConfig
 from .dict_table import DictTable, Entry
@@ -70,12 +71,9 @@ class CuckooMap(MutableMapping[int, V], Generic[V]):
 
     def __init__(self, capacity: int = 8, seed: int = 0, max_kicks: int = 32,
                  max_load: float = 0.45, auto_rehash: bool = True) -> None:
-        if not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be an integer >= 1, got {capacity!r}")
-        if not isinstance(max_kicks, int) or max_kicks < 1:
-            raise ValueError(f"max_kicks must be an integer >= 1, got {max_kicks!r}")
-        if not 0.0 < max_load <= 1.0:
-            raise ValueError(f"max_load must be in (0, 1], got {max_load!r}")
+        capacity = check_int(capacity, "capacity", low=1)
+        max_kicks = check_int(max_kicks, "max_kicks", low=1)
+        check_number(max_load, "max_load", 0.0, 1.0, low_open=True)
         self.capacity = capacity
         self.base_seed = seed % 2**64
         self.max_kicks = max_kicks

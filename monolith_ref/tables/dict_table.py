@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import TableBase, TableConfig, check_row_state, filter_from_state, filter_state, initial_rows
+from ..checks import check_int
+from .base import TableBase, TableConfig, initial_rows
 
 __all__ = ["Entry", "DictTable"]
 
@@ -124,9 +125,7 @@ class DictTable(TableBase):
         it keeps memory bounded even under a burst of new IDs. Returns how many were removed.
         See: book/ch05_filters.md
         """
-        if isinstance(max_rows, bool) or not isinstance(max_rows, (int, np.integer)) or max_rows < 0:
-            raise ValueError(f"max_rows must be an integer >= 0, got {max_rows!r}")
-        excess = len(self._entries) - int(max_rows)
+        excess = len(self._entries) - check_int(max_rows, "max_rows", low=0)
         if excess <= 0:
             return 0
         oldest = sorted(self._entries.items(), key=lambda item: (item[1].last_seen, item[0]))[:excess]
@@ -144,19 +143,15 @@ class DictTable(TableBase):
             keys = sorted({k for k in ids.tolist() if k in self._entries})
         cfg = self.config
         entries = [self._entries[k] for k in keys]
-        state = {
+        return {
             "ids": np.array(keys, dtype=np.uint64),
             "embeddings": np.array([e.embedding for e in entries], dtype=np.float32).reshape(len(keys), cfg.dim),
             "opt_state": np.array([e.opt_state for e in entries], dtype=np.float32).reshape(len(keys), cfg.state_width),
             "last_seen": np.array([e.last_seen for e in entries], dtype=np.int64),
         }
-        if ids is None:
-            state.update(filter_state(self._filter))
-        return state
 
     def _load(self, state: dict[str, np.ndarray]) -> None:
-        rows = check_row_state(state, self.config)
-        new_filter = filter_from_state(self.config, state)  # validated before anything changes
+        rows, new_filter = self._check_state(state)  # validated before anything changes
         entries = self._new_map()
         for k, e, o, t in zip(rows["ids"].tolist(), rows["embeddings"], rows["opt_state"], rows["last_seen"]):
             entries[int(k)] = Entry(embedding=e.copy(), opt_state=o.copy(), last_seen=int(t))

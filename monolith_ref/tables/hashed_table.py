@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
 from ..hashing import bucket_of, qr_split
 from .base import StateMismatchError, TableBase, TableConfig, check_ids, initial_rows
 
@@ -93,10 +94,8 @@ class HashedTable(TableBase):
     def __init__(self, config: TableConfig, num_rows: int, method: str = "md5") -> None:
         super().__init__(config)
         _no_expiry_or_filter(config, "HashedTable")
-        if not isinstance(num_rows, (int, np.integer)) or num_rows < 1:
-            raise ValueError(f"num_rows must be an integer >= 1, got {num_rows!r}")
+        self.num_rows = check_int(num_rows, "num_rows", low=1)
         bucket_of(np.zeros(1, dtype=np.uint64), 1, method)  # validates the method name
-        self.num_rows = int(num_rows)
         self.method = method
         self._rows = _Rows(config, self.num_rows, config.seed)
 
@@ -146,13 +145,9 @@ class QRHashedTable(TableBase):
     def __init__(self, config: TableConfig, remainder_bits: int, quotient_rows: int) -> None:
         super().__init__(config)
         _no_expiry_or_filter(config, "QRHashedTable")
-        if not isinstance(remainder_bits, (int, np.integer)) or not 1 <= remainder_bits <= 32:
-            raise ValueError(f"remainder_bits must be an integer in 1..32, got {remainder_bits!r}")
-        if not isinstance(quotient_rows, (int, np.integer)) or quotient_rows < 1:
-            raise ValueError(f"quotient_rows must be an integer >= 1, got {quotient_rows!r}")
-        self.remainder_bits = int(remainder_bits)
+        self.remainder_bits = check_int(remainder_bits, "remainder_bits", 1, 33)
         self.remainder_rows = 2**self.remainder_bits
-        self.quotient_rows = int(quotient_rows)
+        self.quotient_rows = check_int(quotient_rows, "quotient_rows", low=1)
         # The two blocks draw their initial rows from different seeds so that they differ.
         self._rem = _Rows(config, self.remainder_rows, config.seed)
         self._quo = _Rows(config, self.quotient_rows, (config.seed + 1) % 2**64)

@@ -4,7 +4,8 @@ Monolith spreads its embedding tables over many parameter servers (paper §2, Fi
 ID belongs to one shard, picked by hashing the ID, and a worker's batch is split by shard,
 sent out, and the answers put back in order. :class:`ShardedTable` does the same inside one
 process: ``num_shards`` tables (``NumbaTable`` by default), a routing hash independent of
-the tables' own hashes, and a thread per shard. The Numba kernels release the GIL, so on two
+the tables' own hashes (:mod:`~monolith_ref.tables.routing`, which also splits and merges
+the exported state by shard), and a thread per shard. The Numba kernels release the GIL, so on two
 cores two shards really do run at once.
 
 Rows are a pure function of ``(seed, id)`` and each ID always meets the same shard, so a
@@ -19,73 +20,19 @@ See: book/ch07_sharding.md
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from numba import njit
+from ..checks import check_int
+from .base import EmbeddingTable, TableBase, TableConfig, check_ids, check_row_state
+from .numba_table import NumbaTable
+from .routing import merge_states, route, route_key, split_by_shard, split_state
 
-from .base import FILTER_PREFIX, EmbeddingTable, TableBase, TableConfig, check_ids, check_row_state
-from .numba_table import NumbaTable, seed_offset, splitmix
-
-__all__ = ["ShardedTable", "route", "split_by_shard"]
-
-#: Salt for the routing hash, so that shard choice is independent of the tables' hashes.
-ROUTE_SALT = 0x5EED_0F_5A4D
-
-
-@njit(cache=True, nogil=True)
-def _route(ids, offset, num_shards, out) -> None:
-    n = np.uint64(num_shards)
-    for i in range(ids.shape[0]):
-        out[i] = np.int64(splitmix(ids[i] + offset) % n)
-
-
-@njit(cache=True, nogil=True)
-def _counting_sort(shards, num_shards):
-    """Positions grouped by shard, batch order kept inside each group (a stable counting sort)."""
-    counts = np.zeros(num_shards + 1, dtype=np.int64)
-    for i in range(shards.shape[0]):
-        counts[shards[i] + 1] += 1
-    for s in range(num_shards):
-        counts[s + 1] += counts[s]
-    order = np.empty(shards.shape[0], dtype=np.int64)
-    fill = counts[:-1].copy()
-    for i in range(shards.shape[0]):
-        s = shards[i]
-        order[fill[s]] = i
-        fill[s] += 1
-    return order, counts
-
-
-def _salted(seed: int) -> np.uint64:
-    return seed_offset((int(seed) ^ ROUTE_SALT) % 2**64)
-
-
-def route(ids: np.ndarray, num_shards: int, seed: int = 0) -> np.ndarray:
-    """The shard (0..num_shards-1) of each ID: a salted splitmix64 mixer, then modulo.
-
-    Equal to ``mix64(ids, seed ^ ROUTE_SALT) % num_shards``, computed in a compiled loop.
-    See: book/ch07_sharding.md
-    """
-    if int(num_shards) < 1:
-        raise ValueError(f"num_shards must be >= 1, got {num_shards}")
-    ids = np.ascontiguousarray(ids, dtype=np.uint64)
-    out = np.empty(ids.shape[0], dtype=np.int64)
-    _route(ids, _salted(seed), int(num_shards), out)
-    return out
-
-
-def split_by_shard(shards: np.ndarray, num_shards: int) -> list[np.ndarray]:
-    """Positions of the batch that go to each shard, each in batch order.
-
-    A counting sort: one pass to count, one to place; no comparison sort.
-    See: book/ch07_sharding.md
-    """
-    order, bounds = _counting_sort(np.ascontiguousarray(shards, dtype=np.int64), int(num_shards))
-    return [order[bounds[s] : bounds[s + 1]] for s in range(int(num_shards))]
+__all__ = ["ShardedTable"]
 
 
 class ShardedTable(TableBase):
@@ -102,16 +49,10 @@ class ShardedTable(TableBase):
                  threads: int | None = None) -> None:
         super().__init__(config)
         cpus = os.cpu_count() or 1
-        n = min(16, max(2, cpus)) if num_shards is None else num_shards
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"num_shards must be an integer >= 1, got {num_shards!r}")
-        self.num_shards = int(n)
+        self.num_shards = check_int(min(16, max(2, cpus)) if num_shards is None else num_shards, "num_shards", low=1)
         self._factory = shard_factory or NumbaTable
         self.shards: list[Any] = [self._factory(config) for _ in range(self.num_shards)]
-        t = min(self.num_shards, cpus) if threads is None else threads
-        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 1:
-            raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
-        self.threads = int(t)
+        self.threads = check_int(min(self.num_shards, cpus) if threads is None else threads, "threads", low=1)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="shard") if self.threads > 1 else None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -173,25 +114,14 @@ class ShardedTable(TableBase):
         return int(sum(self._run(lambda s, _: self.shards[s]._expire(now), parts)))
 
     def _export(self, ids: np.ndarray | None) -> dict[str, np.ndarray]:
-        states = [shard._export(None if ids is None else ids[route(ids, self.num_shards, self.config.seed) == s])
-                  for s, shard in enumerate(self.shards)]
-        keys = np.concatenate([st["ids"] for st in states])
-        order = np.argsort(keys, kind="stable")
-        out = {k: np.concatenate([st[k] for st in states])[order] for k in ("ids", "embeddings", "opt_state", "last_seen")}
-        for s, st in enumerate(states):
-            out.update({f"shard{s}/{k}": v for k, v in st.items() if k.startswith(FILTER_PREFIX)})
-        return out
+        if ids is None:  # each shard's full export carries its filter
+            return merge_states([shard.export() for shard in self.shards])
+        where = route(ids, self.num_shards, self.config.seed)
+        return merge_states([shard._export(ids[where == s]) for s, shard in enumerate(self.shards)])
 
     def _load(self, state: dict[str, np.ndarray]) -> None:
         rows = check_row_state(state, self.config)
-        shards = route(rows["ids"], self.num_shards, self.config.seed)
-        parts = []
-        for s in range(self.num_shards):
-            mask = shards == s
-            part = {k: v[mask] for k, v in rows.items()}
-            prefix = f"shard{s}/"
-            part.update({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
-            parts.append(part)
+        parts = split_state({**state, **rows}, self.num_shards, self.config.seed)
         # Load into fresh shards first: a state that does not fit raises before anything changes.
         fresh = [self._factory(self.config) for _ in range(self.num_shards)]
         for table, part in zip(fresh, parts):
@@ -201,9 +131,19 @@ class ShardedTable(TableBase):
             self._touched.update(shard._export(None)["ids"].tolist())
         self.shards = fresh
 
+    @contextmanager
+    def filter_bypassed(self) -> Iterator[None]:
+        """Every shard's :meth:`~monolith_ref.tables.base.TableBase.filter_bypassed` at once.
+
+        See: book/ch06_numba.md
+        """
+        with ExitStack() as stack:
+            for shard in self.shards:
+                stack.enter_context(shard.filter_bypassed())
+            yield
+
     def _has(self, key: int) -> bool:
-        s = int(route(np.array([key], dtype=np.uint64), self.num_shards, self.config.seed)[0])
-        return self.shards[s]._has(key)
+        return self.shards[route_key(key, self.num_shards, self.config.seed)]._has(key)
 
     def __len__(self) -> int:
         return sum(len(shard) for shard in self.shards)

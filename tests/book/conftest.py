@@ -55,8 +55,8 @@ def browser_tool() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
-def nbsync_tool() -> ModuleType:
-    return _load("nbsync")
+def notebooks_tool() -> ModuleType:
+    return _load("notebooks")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,9 @@ jupyter-book flags as `make book` (read from the Makefile), then shows that:
     over http and from file://;
 (c) a Mermaid syntax error, which the HTML build itself lets through, makes
     the browser check fail;
-(d) a Sphinx warning (here a dangling cross-reference) fails the build.
+(d) a Sphinx warning (here a dangling cross-reference) fails the build;
+(e) diagrams that a notebook draws from live objects (monolith_ref.diagrams, mermaid-py's
+    model classes) become {mermaid} directives that render as SVG, like the book's own.
 
 The Mermaid bundle must be in book/_static/mermaid/ (`make book` copies it).
 """
@@ -48,8 +50,20 @@ def jb_flags(repo_root: Path) -> list[str]:
     return flags
 
 
+def percent_source(cells: list[tuple[str, str]]) -> str:
+    """A jupytext percent-format source with these (kind, source) cells."""
+    parts = []
+    for kind, source in cells:
+        if kind == "markdown":
+            body = "\n".join(f"# {line}" if line else "#" for line in source.split("\n"))
+            parts.append(f"# %% [markdown]\n{body}\n")
+        else:
+            parts.append(f"# %%\n{source}\n")
+    return "\n".join(parts)
+
+
 @pytest.fixture(scope="module")
-def book_factory(repo_root, tmp_path_factory, nbsync_tool, skip_or_fail):
+def book_factory(repo_root, tmp_path_factory, notebooks_tool, skip_or_fail):
     """Return make(pages, notebook_cells) -> path of a fresh tiny book."""
     bundle = repo_root / "book" / "_static" / "mermaid" / "mermaid.min.js"
     if not bundle.is_file():
@@ -67,10 +81,10 @@ def book_factory(repo_root, tmp_path_factory, nbsync_tool, skip_or_fail):
         (root / "book" / "intro.md").write_text(page, encoding="utf-8")
         toc = "format: jb-book\nroot: book/intro\n"
         if notebook_cells is not None:
-            cells = [nbsync_tool.Cell(kind, source) for kind, source in notebook_cells]
-            nb = nbsync_tool.build_notebook(cells, "nb")
+            # The same path as `make notebooks`: a percent-format source, converted by jupytext.
+            nb = notebooks_tool.from_source(percent_source(notebook_cells), "nb")
             (root / "notebooks").mkdir()
-            nbsync_tool.write_notebook(nb, root / "notebooks" / "nb.ipynb")
+            notebooks_tool.write_notebook(nb, root / "notebooks" / "nb.ipynb")
             toc += "chapters:\n  - file: notebooks/nb\n"
         (root / "_toc.yml").write_text(toc, encoding="utf-8")
         return root
@@ -144,3 +158,51 @@ def test_sphinx_warning_fails_the_build(repo_root, book_factory):
     result = build(repo_root, book)
     assert result.returncode != 0, result.stdout[-3000:]
     assert "a-label-that-does-not-exist" in result.stdout, result.stdout[-3000:]
+
+
+LIVE_DIAGRAMS = """\
+import numpy as np
+from monolith_ref.diagrams import as_markdown, cuckoo_diagram, pipeline_diagram, shard_diagram
+from monolith_ref.streaming.log import Log
+from monolith_ref.tables import CuckooMap, DictTable, ShardedTable, TableConfig
+
+m = CuckooMap(capacity=4, seed=0, max_load=1.0, max_kicks=6)
+m.record = []
+for key in (11, 25, 37, 48):
+    start = len(m.record)
+    m[key] = key
+chain = m.record[start:]
+assert any(mv.kind == "kick" for mv in chain)
+display(as_markdown(cuckoo_diagram(m, chain)))
+
+log = Log()
+for topic, partitions in (("features", 2), ("actions", 2), ("examples", 1)):
+    log.create_topic(topic, partitions)
+log.append_many("features", [b"f1", b"f2", b"f3"], keys=[b"1", b"2", b"3"])
+log.append_many("examples", [b"e1"])
+log.commit("joiner", {("features", 0): log.end_offset("features", 0)})
+log.commit("trainer", {("examples", 0): 1})
+display(as_markdown(pipeline_diagram(log)))
+
+table = ShardedTable(TableConfig(dim=4, seed=0), num_shards=3, shard_factory=DictTable, threads=1)
+table.lookup(np.arange(30, dtype=np.uint64), now=0)
+as_markdown(shard_diagram(table, ids=[1, 2, 3, 4, 5]))
+"""
+
+
+def test_live_diagrams_from_a_notebook_render(repo_root, book_factory, browser_tool, chromium):
+    book = book_factory(
+        "live_diagrams",
+        "# Tiny book\n\nThe notebook draws three diagrams from live objects.\n",
+        [("markdown", "# Live diagrams"), ("code", LIVE_DIAGRAMS)],
+    )
+    result = build(repo_root, book)
+    assert result.returncode == 0, result.stdout[-5000:]
+    html = (book / "_build" / "html" / "notebooks" / "nb.html").read_text(encoding="utf-8")
+    for needle in ("T0[3]", "consumer group joiner", "shard 2"):
+        assert needle in html, needle
+    report = browser_tool.run_checks(book / "_build" / "html", chromium, modes=("http", "file"))
+    text = "\n".join(report.lines())
+    assert report.ok, text
+    assert report.diagram_pages == ["notebooks/nb.html"], text
+    assert {r.detail for r in report.results} == {"3/3 diagrams rendered as SVG"}, text

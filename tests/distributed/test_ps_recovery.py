@@ -26,7 +26,7 @@ from monolith_ref.distributed import PSUnavailableError, RemoteTable, TableNotFo
 from monolith_ref.filters import OccurrenceFilter
 from monolith_ref.optim import Adagrad
 from monolith_ref.tables import ShardedTable, TableConfig
-from monolith_ref.tables.sharded_table import route
+from monolith_ref.tables.routing import route
 
 EVERY = 4
 CFG = TableConfig(dim=4, seed=5, ttl=1000, optimizer=Adagrad(lr=0.1), filter=OccurrenceFilter(threshold=2))

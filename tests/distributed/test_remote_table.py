@@ -20,7 +20,7 @@ from monolith_ref.distributed import ps as ps_module
 from monolith_ref.filters import OccurrenceFilter
 from monolith_ref.optim import Adagrad
 from monolith_ref.tables import InvalidIdsError, NumbaTable, ShardedTable, StateMismatchError, TableConfig
-from monolith_ref.tables.sharded_table import route
+from monolith_ref.tables.routing import route
 
 CFG = TableConfig(dim=8, seed=21, ttl=30, optimizer=Adagrad(lr=0.05), filter=OccurrenceFilter(threshold=2))
 

@@ -13,11 +13,8 @@ import pytest
 
 
 @pytest.fixture
-def load(request):
-    """``load("ex03_ttl_table")`` imports that exercise from the chosen implementation."""
+def mod(request) -> ModuleType:
+    """The exercise this grader grades, from the chosen implementation: the module named after the
+    grader's file (``test_ex07_routing.py`` grades ``exercises/ex07_routing.py``, or the solution)."""
     impl = request.config.getoption("--impl")
-
-    def _load(name: str) -> ModuleType:
-        return importlib.import_module(f"{impl}.{name}")
-
-    return _load
+    return importlib.import_module(f"{impl}.{request.path.stem.removeprefix('test_')}")

@@ -12,8 +12,8 @@ pytestmark = pytest.mark.exercise("2.1", title="Expected collision rate (birthda
 
 
 @pytest.fixture
-def rate(load):
-    return load("ex02_collisions").expected_collision_rate
+def rate(mod):
+    return mod.expected_collision_rate
 
 
 def exact_rate(n: int, m: int) -> Fraction:

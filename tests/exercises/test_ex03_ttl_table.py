@@ -13,8 +13,8 @@ CHECKS = ALL_CHECKS + COLLISIONLESS_CHECKS
 
 
 @pytest.fixture
-def impl(load) -> TableImpl:
-    cls = load("ex03_ttl_table").TTLDictTable
+def impl(mod) -> TableImpl:
+    cls = mod.TTLDictTable
     for name in ("_lookup", "_apply_gradients", "_expire"):
         assert name in vars(cls), f"TTLDictTable must define its own {name}"
     return TableImpl("TTLDictTable", cls)

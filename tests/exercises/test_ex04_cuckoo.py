@@ -14,8 +14,8 @@ pytestmark = pytest.mark.exercise("4.1", title="Cuckoo insertion with kick-outs"
 
 
 @pytest.fixture
-def map_cls(load):
-    cls = load("ex04_cuckoo").CuckooMapExercise
+def map_cls(mod):
+    cls = mod.CuckooMapExercise
     assert "_place" in vars(cls), "CuckooMapExercise must define its own _place"
     return cls
 

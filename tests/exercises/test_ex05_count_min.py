@@ -13,8 +13,8 @@ pytestmark = pytest.mark.exercise("5.1", title="A count-min sketch filter")
 
 
 @pytest.fixture
-def CountMin(load):
-    return load("ex05_count_min").CountMin
+def CountMin(mod):
+    return mod.CountMin
 
 
 @pytest.mark.points(1)

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.exercise("5.2", title="TTL expiry at exact boundaries")
 
 
 @pytest.fixture
-def expire(load):
-    return load("ex05_expiry").expire_entries
+def expire(mod):
+    return mod.expire_entries
 
 
 def entries(seen: dict[int, int]) -> dict[int, Entry]:

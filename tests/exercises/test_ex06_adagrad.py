@@ -12,8 +12,8 @@ pytestmark = pytest.mark.exercise("6.2", title="The Adagrad row update")
 
 
 @pytest.fixture
-def update(load):
-    return load("ex06_adagrad").adagrad_update
+def update(mod):
+    return mod.adagrad_update
 
 
 def steps(seed: int, n: int = 25, dim: int = 6):

@@ -8,7 +8,7 @@ from numba.core.registry import CPUDispatcher
 
 from monolith_ref.data import zipf_ids
 from monolith_ref.tables import DictTable, TableConfig
-from monolith_ref.tables.numba_table import seed_offset
+from monolith_ref.hashing import seed_offset
 
 pytestmark = pytest.mark.exercise("6.1", title="A compiled lookup-or-insert kernel")
 
@@ -41,8 +41,8 @@ class LinearProbingTable:
 
 
 @pytest.fixture
-def kernel(load):
-    fn = load("ex06_numba_lookup").lookup_or_insert
+def kernel(mod):
+    fn = mod.lookup_or_insert
     assert isinstance(fn, CPUDispatcher), "lookup_or_insert must be an @njit function"
     return fn
 

@@ -13,11 +13,6 @@ from monolith_ref.tables import NumbaTable, TableConfig
 pytestmark = pytest.mark.exercise("7.1", title="Shard routing, splitting and reassembly")
 
 
-@pytest.fixture
-def mod(load):
-    return load("ex07_routing")
-
-
 @pytest.mark.points(2)
 def test_route_is_deterministic_in_range_and_balanced(mod) -> None:
     ids = np.arange(20_000, dtype=np.uint64) * np.uint64(1024)  # a common stride defeats plain modulo

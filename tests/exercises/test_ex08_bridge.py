@@ -10,9 +10,9 @@ import torch
 
 from monolith_ref.models import DeepFM
 from monolith_ref.optim import SGD
-from monolith_ref.tables import DictTable, TableConfig, initial_rows
+from monolith_ref.tables import DictTable, TableConfig
 from monolith_ref.tables.base import check_ids
-from monolith_ref.torch_bridge import TableEmbedding
+from monolith_ref.torch_bridge import TableEmbedding, reference_embedding
 
 pytestmark = pytest.mark.exercise("8.2", title="The backward hook into the table")
 
@@ -20,8 +20,8 @@ FIELDS, VOCAB, DIM = 3, 15, 4
 
 
 @pytest.fixture
-def embedding_cls(load):
-    fn = load("ex08_bridge").LookupToTable
+def embedding_cls(mod):
+    fn = mod.LookupToTable
 
     class ExerciseEmbedding(TableEmbedding):
         def forward(self, ids, now):
@@ -54,12 +54,7 @@ def test_gradient_check_against_nn_embedding(embedding_cls) -> None:
     model = DeepFM(DictTable(cfg), DictTable(wcfg), num_fields=FIELDS, hidden=(8,), seed=1)
     model.vectors = embedding_cls(model.vectors.table)
     model.weights = embedding_cls(model.weights.table)
-    all_ids = np.arange(FIELDS * VOCAB, dtype=np.uint64)
-    ref_vec = torch.nn.Embedding(FIELDS * VOCAB, DIM)
-    ref_w = torch.nn.Embedding(FIELDS * VOCAB, 1)
-    with torch.no_grad():
-        ref_vec.weight.copy_(torch.from_numpy(initial_rows(seed, all_ids, DIM, 0.1)))
-        ref_w.weight.copy_(torch.from_numpy(initial_rows(seed + 1, all_ids, 1, 0.1)))
+    ref_vec, ref_w = reference_embedding(cfg, FIELDS * VOCAB), reference_embedding(wcfg, FIELDS * VOCAB)
     ref_head = copy.deepcopy(model.head)
     rng = np.random.default_rng(5)
     loss_fn = torch.nn.BCEWithLogitsLoss()

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.exercise("8.1", title="The FM second-order interaction"
 
 
 @pytest.fixture
-def fm(load):
-    return load("ex08_fm").fm_second_order
+def fm(mod):
+    return mod.fm_second_order
 
 
 def brute(emb: torch.Tensor) -> torch.Tensor:

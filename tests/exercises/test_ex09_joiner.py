@@ -10,11 +10,6 @@ from monolith_ref.streaming.joiner import JoinerConfig, OnlineJoiner
 pytestmark = pytest.mark.exercise("9.1", title="A small online joiner")
 
 
-@pytest.fixture
-def mod(load):
-    return load("ex09_joiner")
-
-
 @pytest.mark.points(1)
 def test_features_then_action_is_a_positive(mod) -> None:
     j = mod.MiniJoiner(window=60)

@@ -10,11 +10,6 @@ import pytest
 pytestmark = pytest.mark.exercise("9.2", title="The log-odds correction")
 
 
-@pytest.fixture
-def mod(load):
-    return load("ex09_log_odds")
-
-
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 

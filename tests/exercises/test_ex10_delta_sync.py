@@ -16,8 +16,8 @@ UNIVERSE = np.array(list(range(1, 59)) + [2**63, 2**64 - 1], dtype=np.uint64)
 
 
 @pytest.fixture
-def delta_sync(load):
-    return load("ex10_delta_sync").delta_sync
+def delta_sync(mod):
+    return mod.delta_sync
 
 
 @pytest.fixture(params=sorted(TABLES))

@@ -49,11 +49,6 @@ WRITER = textwrap.dedent("""
 """)
 
 
-@pytest.fixture
-def mod(load):
-    return load("ex11_atomic_snapshot")
-
-
 def _arrays() -> dict[str, np.ndarray]:
     return {"emb": np.arange(24, dtype=np.float32).reshape(6, 4), "ids": np.array([3, 2**64 - 1], dtype=np.uint64),
             "seen": np.array([-5, 7], dtype=np.int64), "empty": np.zeros((0, 4), dtype=np.float32)}

@@ -13,7 +13,7 @@ import pytest
 
 from monolith_ref.data import zipf_ids
 from monolith_ref.tables import DictTable, ShardedTable, TableConfig
-from monolith_ref.tables.sharded_table import route
+from monolith_ref.tables.routing import route
 
 pytestmark = pytest.mark.exercise("12.1", title="Remote shard routing and reassembly")
 
@@ -21,8 +21,8 @@ CFG = TableConfig(dim=4, seed=6)
 
 
 @pytest.fixture
-def gather_rows(load):
-    return load("ex12_remote_routing").gather_rows
+def gather_rows(mod):
+    return mod.gather_rows
 
 
 class Recorded:

@@ -68,7 +68,7 @@ def _warm_up(spec: dict[str, Any]) -> None:
     model = build_deepfm(len(spec["field_names"]), len(spec["dense_names"]),
                          ModelConfig(dim=spec["dim"], hidden=tuple(spec["hidden"])))
     opt = torch.optim.Adam(model.head.parameters())
-    from monolith_ref.data.synthetic import Events
+    from monolith_ref.events import Events
 
     n, f, d = 8, len(spec["field_names"]), len(spec["dense_names"])
     batch = Events(time=np.arange(n, dtype=np.int64), request_id=np.arange(n, dtype=np.uint64), user=None, item=None,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from pathlib import Path
 
 import pytest
 
-from monolith_ref.bench.repeat import repeat_runs
+from monolith_ref.bench.repeat import add_run_options, repeat_runs
 
 
 class _Result:
@@ -31,3 +33,12 @@ def test_several_runs_are_saved_and_combined(tmp_path, capsys) -> None:
     assert "run 2 of 3 done: value 1 (load average 0.5 -> 0.7)" in capsys.readouterr().out
     with pytest.raises(ValueError):
         repeat_runs(lambda: _Result(0), 0, tmp_path, "x", combine=list)
+
+
+def test_the_scripts_share_their_run_options() -> None:
+    parser = argparse.ArgumentParser()
+    add_run_options(parser, Path("results"), "x.json", repeats=5, repeats_help="r", runs_help="n")
+    args = parser.parse_args([])
+    assert (args.repeats, args.runs, args.seed, args.out, args.quiet) == (5, 1, 0, Path("results"), False)
+    args = parser.parse_args(["--runs", "3", "--quiet", "--out", "elsewhere"])
+    assert (args.runs, args.quiet, args.out) == (3, True, Path("elsewhere"))

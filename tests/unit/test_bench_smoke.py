@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("pandas")
 
-from monolith_ref.bench import PRESETS, BenchResult, make_workloads, run_benchmarks  # noqa: E402
+from monolith_ref.bench import TABLE_BENCH_CONFIGS, BenchResult, make_workloads, run_benchmarks  # noqa: E402
 from monolith_ref.bench.peers import (  # noqa: E402
     CollisionlessEmbedding,
     DictArena,
@@ -102,8 +102,8 @@ def test_table_targets_memory_and_files(result: BenchResult, tmp_path) -> None:
 
 
 def test_workloads_are_as_described() -> None:
-    wl = make_workloads(PRESETS["smoke"], repeats=2, seed=1)
-    assert wl.resident.size == np.unique(wl.resident).size == PRESETS["smoke"].n_resident
+    wl = make_workloads(TABLE_BENCH_CONFIGS["smoke"], repeats=2, seed=1)
+    assert wl.resident.size == np.unique(wl.resident).size == TABLE_BENCH_CONFIGS["smoke"].n_resident
     assert not np.isin(wl.fresh, wl.resident).any()
     assert len(wl.hits) == 3 and all(np.isin(h, wl.resident).all() for h in wl.hits)
     seen = set(wl.resident.tolist())

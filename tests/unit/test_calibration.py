@@ -13,7 +13,7 @@ from monolith_ref.data import StreamConfig, synthetic_stream
 from monolith_ref.streaming.codec import decode_examples, encode_examples, encode_features
 from monolith_ref.streaming.joiner import JoinerConfig, OnlineJoiner, log_odds_correction
 from monolith_ref.streaming.simulate import FEATURE, ArrivalConfig, arrivals
-from monolith_ref.training import ModelConfig, TrainConfig, build_deepfm, predict, train
+from monolith_ref.training import ModelConfig, TrainConfig, build_deepfm_for, predict, train
 
 RATE = 0.25
 
@@ -39,7 +39,7 @@ def test_log_odds_correction_restores_the_mean_ctr() -> None:
     p = float(events.prob[events.time < cut].mean())
     assert abs(train_set.label.mean() - p / (p + RATE * (1 - p))) < 0.05
 
-    model = build_deepfm(len(events.field_names), events.dense.shape[1], ModelConfig(seed=0))
+    model = build_deepfm_for(events, ModelConfig(seed=0))
     train(model, train_set, TrainConfig(batch_size=256, progress=False))
     raw = float(predict(model, test_set).mean())
     corrected = float(predict(model, test_set, log_odds_shift=log_odds_correction(RATE)).mean())

@@ -37,7 +37,7 @@ from monolith_ref.data.synthetic import StreamConfig, synthetic_stream
 from monolith_ref.filters import OccurrenceFilter
 from monolith_ref.optim import SGD
 from monolith_ref.tables import ShardedTable
-from monolith_ref.training import ModelConfig, build_deepfm, train_step
+from monolith_ref.training import ModelConfig, build_deepfm_for, train_step
 
 ARRAYS = {"a": np.arange(12, dtype=np.float32).reshape(3, 4), "ids": np.array([1, 2**64 - 1], dtype=np.uint64),
           "empty": np.zeros((0, 5), dtype=np.float32), "flags": np.array([True, False]), "x/y": np.int64(7)}
@@ -230,7 +230,7 @@ def stream():
 
 def _trainer(stream, config: ModelConfig | None = None, table=None):
     cfg = config or ModelConfig(dim=8, hidden=(16,), seed=3)
-    model = build_deepfm(len(stream.field_names), stream.dense.shape[1], cfg, **({"table": table} if table else {}))
+    model = build_deepfm_for(stream, cfg, **({"table": table} if table else {}))
     return model, torch.optim.Adam(model.head.parameters(), lr=1e-2)
 
 

@@ -8,21 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monolith_ref.data.synthetic import field_ids, synthetic_stream
+from monolith_ref.data.synthetic import synthetic_stream
+from monolith_ref.events import field_ids
 from monolith_ref.experiments.collisions import (
     COLLISIONLESS,
     PAPER_ITEM_RATE,
     PAPER_USER_RATE,
-    E1Result,
-    E2Result,
+    HashedVsCollisionlessResult,
+    QRVsCollisionlessResult,
+    collision_config,
     hash_field_ids,
     main_collisions,
-    preset,
     qr_sharing,
     qr_sizing,
-    run_e1,
-    run_e2,
-    split_e1,
+    run_hashed_vs_collisionless,
+    run_qr_vs_collisionless,
+    split_train_test,
 )
 from monolith_ref.hashing import bucket_of, collision_rate
 from monolith_ref.tables import QRHashedTable, TableConfig
@@ -31,20 +32,20 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "movielens" / "rati
 
 
 @pytest.fixture(scope="module")
-def e1() -> E1Result:
-    return run_e1(size="smoke", progress=False)
+def e1() -> HashedVsCollisionlessResult:
+    return run_hashed_vs_collisionless(size="smoke", progress=False)
 
 
 @pytest.fixture(scope="module")
-def e2() -> E2Result:
-    return run_e2(size="smoke", progress=False)
+def e2() -> QRVsCollisionlessResult:
+    return run_qr_vs_collisionless(size="smoke", progress=False)
 
 
 # --------------------------------------------------------------------------- hashing IDs
 
 
 def test_hash_field_ids_reaches_the_target_rates_and_keeps_fields_apart() -> None:
-    events = synthetic_stream(preset("smoke").e1_stream)
+    events = synthetic_stream(collision_config("smoke").e1_stream)
     n = 20_000  # enough distinct IDs for the measured rate to sit near its target
     rng = np.random.default_rng(0)
     events = events[rng.integers(0, len(events), n)]
@@ -68,23 +69,23 @@ def test_hash_field_ids_reaches_the_target_rates_and_keeps_fields_apart() -> Non
 
 
 def test_split_is_seeded_and_covers_everything() -> None:
-    events = synthetic_stream(preset("smoke").e1_stream)
-    a_train, a_test = split_e1(events, 0.2, "random", seed=3)
-    b_train, b_test = split_e1(events, 0.2, "random", seed=3)
+    events = synthetic_stream(collision_config("smoke").e1_stream)
+    a_train, a_test = split_train_test(events, 0.2, "random", seed=3)
+    b_train, b_test = split_train_test(events, 0.2, "random", seed=3)
     assert np.array_equal(a_test.request_id, b_test.request_id)
     assert len(a_train) + len(a_test) == len(events) and abs(len(a_test) - 0.2 * len(events)) <= 1
     assert a_train.is_time_sorted() and a_test.is_time_sorted()
-    t_train, t_test = split_e1(events, 0.2, "time")
+    t_train, t_test = split_train_test(events, 0.2, "time")
     assert t_train.time.max() < t_test.time.min()
     with pytest.raises(ValueError):
-        split_e1(events, 0.2, "sideways")
+        split_train_test(events, 0.2, "sideways")
 
 
 # --------------------------------------------------------------------------- E1
 
 
-def test_e1_structure_and_measured_collisions(e1: E1Result) -> None:
-    p = preset("smoke")
+def test_e1_structure_and_measured_collisions(e1: HashedVsCollisionlessResult) -> None:
+    p = collision_config("smoke")
     assert e1.variants == [COLLISIONLESS, "md5-paper", "md5-30%", "md5-50%"]
     assert e1.seeds == list(p.seeds) and e1.epochs == p.epochs
     for v in e1.variants:
@@ -113,17 +114,18 @@ def test_e1_structure_and_measured_collisions(e1: E1Result) -> None:
 
 
 def test_e1_is_deterministic_per_seed() -> None:
-    runs = [run_e1(size="smoke", rates=(0.5,), seeds=(7,), epochs=1, progress=False) for _ in range(2)]
+    runs = [run_hashed_vs_collisionless(size="smoke", rates=(0.5,), seeds=(7,), epochs=1, progress=False)
+            for _ in range(2)]
     assert runs[0].runs == runs[1].runs and runs[0].collisions == runs[1].collisions
-    other = run_e1(size="smoke", rates=(0.5,), seeds=(8,), epochs=1, progress=False)
+    other = run_hashed_vs_collisionless(size="smoke", rates=(0.5,), seeds=(8,), epochs=1, progress=False)
     assert other.runs[COLLISIONLESS] != runs[0].runs[COLLISIONLESS]
 
 
-def test_e1_json_round_trip_and_plot(e1: E1Result, tmp_path: Path) -> None:
+def test_e1_json_round_trip_and_plot(e1: HashedVsCollisionlessResult, tmp_path: Path) -> None:
     path = e1.to_json(tmp_path / "e1.json")
-    assert E1Result.from_json(path) == e1
-    with pytest.raises(ValueError, match="E1Result"):
-        E2Result.from_json(path)
+    assert HashedVsCollisionlessResult.from_json(path) == e1
+    with pytest.raises(ValueError, match="HashedVsCollisionlessResult"):
+        QRVsCollisionlessResult.from_json(path)
     png = tmp_path / "e1.png"
     fig = e1.plot(png)
     assert png.stat().st_size > 1000 and len(fig.axes[0].lines) == len(e1.variants)
@@ -131,11 +133,11 @@ def test_e1_json_round_trip_and_plot(e1: E1Result, tmp_path: Path) -> None:
 
 def test_rate_specs_are_checked() -> None:
     with pytest.raises(ValueError):
-        run_e1(size="smoke", rates=(1.5,), progress=False)
+        run_hashed_vs_collisionless(size="smoke", rates=(1.5,), progress=False)
     with pytest.raises(ValueError):
-        run_e1(size="smoke", rates=("harsh",), progress=False)
+        run_hashed_vs_collisionless(size="smoke", rates=("harsh",), progress=False)
     with pytest.raises(ValueError, match="unknown size"):
-        preset("huge")
+        collision_config("huge")
 
 
 # --------------------------------------------------------------------------- E2
@@ -155,8 +157,8 @@ def test_qr_sizing_and_sharing_match_the_table() -> None:
     assert qr_sharing(np.arange(4, dtype=np.uint64), 8, 256)["share_both"] == 0.0
 
 
-def test_e2_structure_and_determinism(e2: E2Result, tmp_path: Path) -> None:
-    p = preset("smoke")
+def test_e2_structure_and_determinism(e2: QRVsCollisionlessResult, tmp_path: Path) -> None:
+    p = collision_config("smoke")
     assert e2.variants == [COLLISIONLESS, "qr"]
     assert e2.days == list(range(1, p.e2_stream.days))
     for v in e2.variants:
@@ -167,10 +169,10 @@ def test_e2_structure_and_determinism(e2: E2Result, tmp_path: Path) -> None:
     assert q["rows"] == pytest.approx(q["distinct"] / 8, abs=1)
     assert 0.0 <= q["share_both"] <= q["share_one"] <= 1.0
     assert e2.gap_stats("qr", "mean")["n"] == len(p.seeds)
-    again = run_e2(size="smoke", seeds=(p.seeds[0],), progress=False)
+    again = run_qr_vs_collisionless(size="smoke", seeds=(p.seeds[0],), progress=False)
     assert again.runs[COLLISIONLESS][0] == e2.runs[COLLISIONLESS][0] and again.runs["qr"][0] == e2.runs["qr"][0]
     path = e2.to_json(tmp_path / "e2.json")
-    assert E2Result.from_json(path) == e2
+    assert QRVsCollisionlessResult.from_json(path) == e2
     assert "QR table" in e2.table()
     fig = e2.plot()
     assert len(fig.axes[0].lines) == 2
@@ -184,7 +186,7 @@ def test_main_collisions_on_the_movielens_fixture(tmp_path: Path) -> None:
     assert "E1 on movielens" in text and "E2 on movielens" in text
     for name in ("collisions_e1_movielens", "collisions_e2_movielens"):
         assert (tmp_path / f"{name}.json").exists() and (tmp_path / f"{name}.png").exists()
-    r1 = E1Result.from_json(tmp_path / "collisions_e1_movielens.json")
+    r1 = HashedVsCollisionlessResult.from_json(tmp_path / "collisions_e1_movielens.json")
     assert r1.config["fields"] == ["user", "movie"] and r1.seeds == [0]
     assert r1.collisions["md5-paper"]["movie"]["target"] == PAPER_ITEM_RATE
     with pytest.raises(ValueError, match="which"):

@@ -11,16 +11,16 @@ import pytest
 from monolith_ref.cli import main
 from monolith_ref.data.synthetic import StreamConfig, synthetic_stream
 from monolith_ref.experiments.online import (
-    SETUPS,
+    ONLINE_CONFIGS,
     distinct_ids_per_shard,
     main_online,
     prepare,
-    run_e3,
-    run_e5,
+    run_online_vs_batch,
+    run_sync_cost,
     time_shards,
 )
 
-SMOKE = SETUPS["smoke"]
+SMOKE = ONLINE_CONFIGS["smoke"]
 
 
 def test_time_shards_cut_by_equal_durations() -> None:
@@ -46,13 +46,13 @@ def test_prepare_splits_examples_by_availability() -> None:
 
 def test_e3_and_e5_smoke() -> None:
     cache: dict = {}
-    r3 = run_e3(SMOKE, progress=False, cache=cache)
+    r3 = run_online_vs_batch(SMOKE, progress=False, cache=cache)
     assert set(r3.batch_auc) == {str(n) for n in SMOKE.shards}
     for n in SMOKE.shards:
         assert all(0.3 < a < 1.0 for a in r3.batch_auc[str(n)] + r3.online_auc[str(n)])
         assert len(r3.curves[str(n)]["online"]) == n
     assert "online" in r3.table()
-    r5 = run_e5(SMOKE, progress=False, cache=cache)
+    r5 = run_sync_cost(SMOKE, progress=False, cache=cache)
     counted, synced = r5.checked[str(SMOKE.e5_n)]
     assert counted == synced  # the rows a sync sends are the distinct IDs trained since the last one
     assert r5.intervals_h == sorted(r5.intervals_h, reverse=True)

@@ -11,9 +11,9 @@ import torch
 
 from monolith_ref.data.synthetic import StreamConfig, synthetic_stream
 from monolith_ref.experiments.faults import (
-    FAULT_SETUPS,
+    FAULT_CONFIGS,
     Failure,
-    FaultSetup,
+    FaultExperimentConfig,
     failure_arithmetic,
     failure_schedule,
     main_faults,
@@ -22,9 +22,9 @@ from monolith_ref.experiments.faults import (
 )
 from monolith_ref.experiments.online import time_shards
 from monolith_ref.tables import ShardedTable
-from monolith_ref.training import ModelConfig, TrainConfig, build_deepfm, predict, train_step
+from monolith_ref.training import ModelConfig, TrainConfig, batch_stage, predict, train_step
 
-SMOKE = FAULT_SETUPS["smoke"]
+SMOKE = FAULT_CONFIGS["smoke"]
 
 
 def test_the_papers_arithmetic() -> None:
@@ -56,8 +56,10 @@ def test_failure_schedule_is_seeded_sorted_and_in_range() -> None:
     assert failure_schedule(4, 0.0, 0, day, seed=0) == []
 
 
-def test_fault_setup_refuses_bad_values() -> None:
+def test_fault_config_refuses_bad_values() -> None:
     for bad in ({"num_ps": (0,)}, {"intervals_h": (0,)}, {"failure_rate": -1.0}, {"seeds": ()}):
+        with pytest.raises(ValueError):
+            FaultExperimentConfig(SMOKE.online, **bad)
         with pytest.raises(ValueError):
             replace(SMOKE, **bad)
 
@@ -69,11 +71,9 @@ def small():
                                        events_per_day=1200, seed=4))
     t0 = int(ev.time[0])
     batch, rest = ev.split_by_time(t0 + 12 * 3600)
-    model = build_deepfm(len(ev.field_names), ev.dense.shape[1], ModelConfig(dim=4, hidden=(8,), seed=1))
-    opt = torch.optim.Adam(model.head.parameters(), lr=1e-2)
     torch.set_num_threads(1)
-    for k in range(0, len(batch), 100):
-        train_step(model, opt, batch[k : k + 100])
+    model, opt = batch_stage(batch, ModelConfig(dim=4, hidden=(8,), seed=1),
+                             TrainConfig(batch_size=100, lr=1e-2, progress=False))
     start = t0 + 12 * 3600
     hours = time_shards(rest, start, start + 4 * 3600, 4)
     return model, opt, hours, start

@@ -15,7 +15,7 @@ from monolith_ref.filters import (
     ProbabilisticFilter,
     equal_probability,
 )
-from monolith_ref.tables import CuckooTable, DictTable, StateMismatchError, TableConfig
+from monolith_ref.tables import CuckooTable, DictTable, HashedTable, NumbaTable, ShardedTable, StateMismatchError, TableConfig
 
 
 @pytest.mark.parametrize("threshold", [1, 2, 5])
@@ -63,6 +63,31 @@ def test_filter_state_is_exported_and_checked_on_load() -> None:
     missing = {k: v for k, v in state.items() if not k.startswith("filter/")}
     with pytest.raises(StateMismatchError, match="missing"):
         DictTable(cfg).load(missing)
+
+
+@pytest.mark.parametrize("make", [DictTable, NumbaTable, lambda c: ShardedTable(c, num_shards=2, threads=1)],
+                         ids=["dict", "numba", "sharded"])
+def test_a_bypassed_filter_admits_at_once_and_is_left_unchanged(make) -> None:
+    cfg = TableConfig(dim=2, ttl=100, filter=OccurrenceFilter(3))
+    table = make(cfg)
+    table.lookup([1], now=0)  # one sighting of ID 1 pending
+    pending = {k: v for k, v in table.export().items() if "filter/" in k}  # sharded: shardN/filter/...
+    assert pending
+    with table.filter_bypassed():
+        assert table.lookup([5, 6], now=1).any(axis=1).all()
+    assert 5 in table and 6 in table and 1 not in table
+    after = {k: v for k, v in table.export().items() if "filter/" in k}
+    assert pending.keys() == after.keys() and all(np.array_equal(pending[k], after[k]) for k in pending)
+    assert not table.lookup([9], now=2).any() and 9 not in table, "the filter is back after the block"
+
+
+def test_the_admission_filter_is_public_and_a_table_without_one_bypasses_trivially() -> None:
+    filtered = DictTable(TableConfig(dim=2, filter=OccurrenceFilter(2)))
+    assert filtered.admission_filter is not None and filtered.admission_filter.admit(3, now=0) is False
+    hashed = HashedTable(TableConfig(dim=2), num_rows=8)
+    assert hashed.admission_filter is None
+    with hashed.filter_bypassed():
+        assert hashed.lookup([3], now=0).shape == (1, 2)
 
 
 @given(st.lists(st.integers(0, 50), max_size=300), st.integers(1, 16), st.integers(1, 4))

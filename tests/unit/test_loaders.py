@@ -18,17 +18,16 @@ import pytest
 
 from monolith_ref.data import (
     RATING_THRESHOLD,
-    Events,
     count_lines,
     day_of_line,
     detect_format,
-    field_ids,
     iter_criteo,
     load_criteo,
     load_movielens,
     read_ratings,
 )
 from monolith_ref.data.criteo import CAT_NAMES, MISSING
+from monolith_ref.events import Events, field_ids
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 RATINGS_CSV = FIXTURES / "movielens" / "ratings.csv"

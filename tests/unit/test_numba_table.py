@@ -53,7 +53,7 @@ def test_kernels_run_with_the_jit_disabled() -> None:
         import numpy as np
         from monolith_ref.optim import Adagrad
         from monolith_ref.tables import DictTable, NumbaTable, TableConfig
-        from monolith_ref.tables.numba_table import jit_enabled
+        from monolith_ref.kernels import jit_enabled
         assert not jit_enabled()
         cfg = TableConfig(dim=3, seed=2, ttl=5, optimizer=Adagrad(lr=0.1))
         a, b = NumbaTable(cfg, capacity=2, max_kicks=2), DictTable(cfg)

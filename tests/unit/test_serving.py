@@ -19,7 +19,7 @@ from monolith_ref.serving import (
     SyncUpdate,
     replica_for,
 )
-from monolith_ref.training import ModelConfig, TrainConfig, build_deepfm, online_stage, predict, train
+from monolith_ref.training import ModelConfig, TrainConfig, batch_stage, build_deepfm_for, online_stage, predict, train
 
 QUIET = TrainConfig(progress=False, batch_size=256)
 
@@ -86,7 +86,7 @@ def test_serving_table_rejects_bad_settings() -> None:
 
 
 def test_replica_matches_the_trainer_bit_for_bit_after_each_sync(events) -> None:
-    model = build_deepfm(len(events.field_names), events.dense.shape[1], ModelConfig(ttl=3 * 3600))
+    model = build_deepfm_for(events, ModelConfig(ttl=3 * 3600))
     replica = replica_for(model)
     sync = ParameterSync(model, replica)
     for i, part in enumerate(events.chunks(6)):
@@ -103,7 +103,7 @@ def test_replica_matches_the_trainer_bit_for_bit_after_each_sync(events) -> None
 
 
 def test_sync_sends_only_touched_rows_and_counts_bytes(events) -> None:
-    model = build_deepfm(len(events.field_names), events.dense.shape[1])
+    model = build_deepfm_for(events)
     sync = ParameterSync(model, replica_for(model), dense_every=3)
     first, second = events[:2000], events[2000:2300]
     train(model, first, QUIET)
@@ -124,21 +124,20 @@ def test_sync_sends_only_touched_rows_and_counts_bytes(events) -> None:
 
 
 def test_dense_lags_until_its_sync(events) -> None:
-    model = build_deepfm(len(events.field_names), events.dense.shape[1])
+    model = build_deepfm_for(events)
     replica = replica_for(model)
     sync = ParameterSync(model, replica, dense_every=2)
     sync.sync(0)
     train(model, events[:1000], QUIET)
     sync.sync(1)  # sparse only
     before = {k: v.clone() for k, v in replica._copies[replica._active].head.state_dict().items()}
-    assert all(torch.equal(before[k], v) for k, v in build_deepfm(
-        len(events.field_names), events.dense.shape[1]).head.state_dict().items())
+    assert all(torch.equal(before[k], v) for k, v in build_deepfm_for(events).head.state_dict().items())
     sync.sync(2)  # dense too
     np.testing.assert_array_equal(predict(model, events[:300]), replica.predict(events[:300]))
 
 
 def test_parameter_sync_validates_dense_every(events) -> None:
-    model = build_deepfm(len(events.field_names), events.dense.shape[1])
+    model = build_deepfm_for(events)
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError):
             ParameterSync(model, replica_for(model), dense_every=bad)
@@ -199,9 +198,7 @@ def test_no_request_sees_a_half_applied_sync() -> None:
 
 def test_online_stage_runs_algorithm_1(events) -> None:
     batch, rest = events[:3000], events[3000:]
-    model = build_deepfm(len(events.field_names), events.dense.shape[1])
-    opt = torch.optim.Adam(model.head.parameters(), lr=1e-3)
-    train(model, batch, QUIET, optimizer=opt)
+    model, opt = batch_stage(batch, train_config=QUIET)
     frozen = predict(model, rest)
     shards = rest.chunks(4)
     sync = ParameterSync(model, replica_for(model))
@@ -222,9 +219,7 @@ def test_online_stage_runs_algorithm_1(events) -> None:
 def test_fork_trainer_copies_do_not_share_state(events) -> None:
     from monolith_ref.training import fork_trainer, train_step
 
-    model = build_deepfm(len(events.field_names), events.dense.shape[1])
-    opt = torch.optim.Adam(model.head.parameters(), lr=1e-3)
-    train(model, events[:1000], QUIET, optimizer=opt)
+    model, opt = batch_stage(events[:1000], train_config=QUIET)
     twin, twin_opt = fork_trainer(model, opt)
     before = {k: v.clone() for k, v in model.head.state_dict().items()}
     moments = [s["exp_avg"].clone() for s in opt.state.values()]

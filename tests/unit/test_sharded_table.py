@@ -9,7 +9,7 @@ from monolith_ref.data import zipf_ids
 from monolith_ref.filters import CountMinFilter, ProbabilisticFilter
 from monolith_ref.optim import Adagrad
 from monolith_ref.tables import DictTable, NumbaTable, ShardedTable, TableConfig
-from monolith_ref.tables.sharded_table import route, split_by_shard
+from monolith_ref.tables.routing import route, split_by_shard
 
 
 def test_route_and_split_reassemble_in_order() -> None:

@@ -1,4 +1,5 @@
-"""Tests for the synthetic drifting stream and the Events container (monolith_ref.data.synthetic)."""
+"""Tests for the synthetic drifting stream (monolith_ref.data.synthetic) and the Events container
+(monolith_ref.events)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from monolith_ref.data import (
-    Events,
-    StreamConfig,
-    SyntheticWorld,
-    describe,
-    field_ids,
-    synthetic_stream,
-)
-from monolith_ref.data.synthetic import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from monolith_ref.data import StreamConfig, SyntheticWorld, describe, synthetic_stream
+from monolith_ref.events import SECONDS_PER_DAY, SECONDS_PER_HOUR, Events, field_ids
 
 SMALL = StreamConfig(
     num_users=2_000,
@@ -288,3 +282,14 @@ def test_events_validate_shapes() -> None:
         Events(**{**ok, "field_names": ("a",)})
     with pytest.raises(ValueError, match="uint64"):
         Events(**{**ok, "fields": np.zeros((n, 2), np.int64)})
+
+
+def test_the_schema_is_one_module_that_data_re_exports() -> None:
+    import monolith_ref.data as data
+    import monolith_ref.data.synthetic as synthetic
+    import monolith_ref.events as events_module
+
+    for name in ("Events", "field_ids", "field_seed"):
+        assert getattr(data, name) is getattr(events_module, name)
+    assert Events.__module__ == "monolith_ref.events"
+    assert not {"Events", "field_ids", "SECONDS_PER_DAY"} & set(synthetic.__all__)

@@ -11,8 +11,8 @@ import torch
 
 from monolith_ref.models import DeepFM, DeepFMHead, fm_interaction
 from monolith_ref.optim import SGD
-from monolith_ref.tables import CuckooTable, DictTable, HashedTable, NumbaTable, ShardedTable, TableConfig, initial_rows
-from monolith_ref.torch_bridge import TableEmbedding
+from monolith_ref.tables import CuckooTable, DictTable, HashedTable, NumbaTable, ShardedTable, TableConfig
+from monolith_ref.torch_bridge import TableEmbedding, reference_embedding
 
 FIELDS, VOCAB, DIM = 3, 20, 4
 
@@ -42,12 +42,7 @@ def test_training_through_the_bridge_equals_nn_embedding(table_cls) -> None:
     w_cfg = TableConfig(dim=1, seed=seed + 1, init_scale=0.1, optimizer=SGD(lr=lr_sparse))
     model = DeepFM(table_cls(vec_cfg), table_cls(w_cfg), num_fields=FIELDS, hidden=(8,), seed=1)
 
-    all_ids = np.arange(FIELDS * VOCAB, dtype=np.uint64)
-    ref_vec = torch.nn.Embedding(FIELDS * VOCAB, DIM)
-    ref_w = torch.nn.Embedding(FIELDS * VOCAB, 1)
-    with torch.no_grad():
-        ref_vec.weight.copy_(torch.from_numpy(initial_rows(seed, all_ids, DIM, 0.1)))
-        ref_w.weight.copy_(torch.from_numpy(initial_rows(seed + 1, all_ids, 1, 0.1)))
+    ref_vec, ref_w = reference_embedding(vec_cfg, FIELDS * VOCAB), reference_embedding(w_cfg, FIELDS * VOCAB)
     ref_head = copy.deepcopy(model.head)
 
     dense_opt = torch.optim.SGD(model.head.parameters(), lr=lr_dense)
@@ -117,3 +112,11 @@ def test_bad_inputs() -> None:
     head = DeepFMHead(2, 2, num_dense=3)
     with pytest.raises(ValueError, match="dense features"):
         head(torch.zeros(4, 2, 2), torch.zeros(4, 2, 1))
+
+
+def test_reference_embedding_holds_the_rows_a_table_would_create() -> None:
+    cfg = TableConfig(dim=3, seed=7, init_scale=0.2)
+    emb = reference_embedding(cfg, 6)
+    assert np.array_equal(emb.weight.detach().numpy(), DictTable(cfg).lookup(np.arange(6, dtype=np.uint64), now=0))
+    with pytest.raises(ValueError, match="num_ids"):
+        reference_embedding(cfg, 0)
