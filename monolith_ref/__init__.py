@@ -36,7 +36,7 @@ from .metrics import auc, log_loss
 from .optim import FTRL, SGD, Adagrad
 from .tables import (CuckooMap, CuckooTable, DictTable, EmbeddingTable, FilterConfig, HashedTable, NumbaTable,
                      QRHashedTable, ShardedTable, TableConfig, initial_rows)
-from .tables.routing import merge_states, route, split_state
+from .tables.routing import merge_states, route, route_key, split_by_shard, split_state
 
 __version__ = "0.1.0"
 
@@ -62,7 +62,7 @@ __all__ = [
     "FilterConfig", "HashedTable", "NumbaTable", "OccurrenceFilter", "ProbabilisticFilter", "QRHashedTable",
     "SECONDS_PER_DAY", "SECONDS_PER_HOUR", "SGD", "ShardedTable", "StreamConfig", "TableConfig", "__version__",
     "auc", "checks", "data", "events", "field_ids", "filters", "hashing", "initial_rows", "load_criteo",
-    "load_movielens", "log_loss", "merge_states", "metrics", "optim", "route", "split_state", "synthetic_stream",
+    "load_movielens", "log_loss", "merge_states", "metrics", "optim", "route", "route_key", "split_by_shard", "split_state", "synthetic_stream",
     "tables", "zipf_ids", "zipf_probabilities",
     *_LAZY_MODULES, *_HOME,
 ]

@@ -60,6 +60,7 @@ from .tables.base import StateMismatchError
 from .tables.sharded_table import ShardedTable
 
 __all__ = [
+    "MANIFEST",
     "FORMAT_VERSION",
     "SnapshotError",
     "CorruptSnapshotError",

@@ -53,7 +53,7 @@ from .streaming.pipeline import EXAMPLES
 from .tables.numba_table import NumbaTable
 from .training import ModelConfig, TableFactory, TrainConfig, build_deepfm, train_step
 
-__all__ = ["request_digest", "TrainerProgress", "OnlineTrainer"]
+__all__ = ["EMPTY_DIGEST", "request_digest", "TrainerProgress", "OnlineTrainer"]
 
 EMPTY_DIGEST = "0" * 32
 

@@ -35,7 +35,7 @@ from .peers import (
     GatherCeiling,
     OursAdapter,
     PandasTable,
-    PeerSpec,
+    PeerConfig,
     SeedMockAdapter,
     TorchHashed,
     TypedDictTable,
@@ -432,7 +432,7 @@ def _digest(a: np.ndarray) -> str:
 
 
 def _build_peers(wl: Workloads, dim: int, filtered: bool, seed: int) -> list[Any]:
-    spec = PeerSpec(dim, capacity=wl.capacity, seed=seed, ttl=EXPIRE_TTL, threshold=2 if filtered else 1)
+    spec = PeerConfig(dim, capacity=wl.capacity, seed=seed, ttl=EXPIRE_TTL, threshold=2 if filtered else 1)
     peers: list[Any] = [SeedMockAdapter(spec)]
     if wl.config.dict_table:
         peers.append(OursAdapter(spec, "dict"))
@@ -457,7 +457,7 @@ def _memory_phase(wl: Workloads, dim: int, seed: int, mock_bytes: int, torch_byt
                   dict_table_bytes: int | None) -> list[dict[str, Any]]:
     """Bytes per resident ID, every table holding exactly the resident keys."""
     n = int(wl.resident.shape[0])
-    spec = PeerSpec(dim, capacity=n, seed=seed, ttl=EXPIRE_TTL)
+    spec = PeerConfig(dim, capacity=n, seed=seed, ttl=EXPIRE_TTL)
     ideal = 2 * dim * 4  # float32 embedding + float32 Adagrad accumulator
     rows: list[tuple[str, str, int | None]] = [("seed_mock", "seed's mock (blog post)", mock_bytes)]
     if dict_table_bytes is not None:

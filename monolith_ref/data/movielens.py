@@ -26,6 +26,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from ..checks import check_number
 from ..events import Events, field_ids
 
 __all__ = ["RATING_THRESHOLD", "MovieLensRatings", "detect_format", "read_ratings", "load_movielens"]
@@ -214,8 +215,7 @@ def load_movielens(
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a wrong layout or
     a malformed row (with its line number). See: book/ch08_deepfm.md
     """
-    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold)):
-        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    check_number(threshold, "threshold")
     r = read_ratings(path, chunk_bytes=chunk_bytes)
     order = np.argsort(r.time, kind="stable")
     user = r.user[order].astype(np.uint64)

@@ -48,6 +48,7 @@ from ..tables.numba_table import NumbaTable
 from ..training import ModelConfig, TrainConfig, build_deepfm_for, evaluate, train
 
 __all__ = [
+    "COLLISIONLESS",
     "PAPER_USER_RATE",
     "PAPER_ITEM_RATE",
     "COLLISIONLESS",

@@ -17,20 +17,8 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from myst_nb import glue
 
 import monolith_ref as mr
-from monolith_ref.data import zipf_ids
-from monolith_ref.hashing import (
-    bucket_of,
-    buckets_for_collision_rate,
-    colliding_fraction,
-    collision_rate,
-    expected_collision_rate,
-    expected_colliding_fraction,
-    traffic_collision_rate,
-)
-from monolith_ref.tables import HashedTable, QRHashedTable, TableConfig
 
 NUM_EVENTS = 200_000  # lookups in the synthetic stream
 VOCAB = 100_000  # distinct IDs the stream can draw from
@@ -64,8 +52,8 @@ print("identical   :", bool(np.array_equal(one_hot @ W, W[4])))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-config = TableConfig(dim=4, seed=SEED, optimizer=mr.SGD(lr=0.5))
-tiny = HashedTable(config, num_rows=8, method="mix")
+config = mr.TableConfig(dim=4, seed=SEED, optimizer=mr.SGD(lr=0.5))
+tiny = mr.HashedTable(config, num_rows=8, method="mix")
 candidates = np.arange(1, 20, dtype=np.uint64)
 rows = tiny.rows_of(candidates)
 j = next(j for j in range(1, rows.size) if rows[j] in rows[:j])  # first ID whose row is taken
@@ -99,28 +87,24 @@ struct = {}
 print(f"{n_struct:,} IDs into m = {m_struct:,} rows; collision rate (IDs without a row of their own)")
 print(f"{'IDs':<20}{'mod':>8}{'md5':>8}{'mix':>8}")
 for label, ids in patterns.items():
-    struct[label] = {meth: collision_rate(ids, m_struct, meth) for meth in ("mod", "md5", "mix")}
+    struct[label] = {meth: mr.hashing.collision_rate(ids, m_struct, meth) for meth in ("mod", "md5", "mix")}
     print(f"{label:<20}" + "".join(f"{struct[label][meth]:8.2%}" for meth in ("mod", "md5", "mix")))
-struct_expected = expected_collision_rate(n_struct, m_struct)
+struct_expected = mr.hashing.expected_collision_rate(n_struct, m_struct)
 print(f"{'formula':<20}{struct_expected:>24.2%}")
 
 stride_ids = patterns[f"multiples of {stride}"]
-stride_rows_used = int(np.unique(bucket_of(stride_ids, m_struct, "mod")).size)
+stride_rows_used = int(np.unique(mr.hashing.bucket_of(stride_ids, m_struct, "mod")).size)
 print(f"rows used by 'mod' for the strided IDs: {stride_rows_used}")
 
 # %% tags=["remove-cell"]
 # Hand the numbers to the chapter (kept out of the checked cell above).
-glue("struct_n", n_struct, display=False)
-glue("struct_m", m_struct, display=False)
-glue("struct_stride", stride, display=False)
-glue("struct_stride_rows_used", stride_rows_used, display=False)
-glue("struct_stride_mod", float(struct[f"multiples of {stride}"]["mod"]), display=False)
-glue("struct_stride_md5", float(struct[f"multiples of {stride}"]["md5"]), display=False)
-glue("struct_stride_mix", float(struct[f"multiples of {stride}"]["mix"]), display=False)
-glue("struct_consec_mod", float(struct["consecutive 1..n"]["mod"]), display=False)
-glue("struct_consec_md5", float(struct["consecutive 1..n"]["md5"]), display=False)
-glue("struct_random_md5", float(struct["random 63-bit"]["md5"]), display=False)
-glue("struct_expected", float(struct_expected), display=False)
+strided, consecutive = struct[f"multiples of {stride}"], struct["consecutive 1..n"]
+mr.labs.glue_many(
+    struct_n=n_struct, struct_m=m_struct, struct_stride=stride, struct_stride_rows_used=stride_rows_used,
+    struct_stride_mod=strided["mod"], struct_stride_md5=strided["md5"], struct_stride_mix=strided["mix"],
+    struct_consec_mod=consecutive["mod"], struct_consec_md5=consecutive["md5"],
+    struct_random_md5=struct["random 63-bit"]["md5"], struct_expected=struct_expected,
+)
 
 # %% [markdown]
 # ## 4. The paper's Table 1, read backwards
@@ -148,18 +132,19 @@ print(f"{'':<8}{'paper rate':>11}{'implied m':>11}{'m/n':>7}{'E[rate] at 1e6':>1
 table1 = {}
 for name, (n_ids, rows_used) in TABLE1.items():
     rate = 1 - rows_used / n_ids  # the paper's way of counting
-    m_implied = buckets_for_collision_rate(n_ids, rate)
+    m_implied = mr.hashing.buckets_for_collision_rate(n_ids, rate)
     ids = np.arange(1, n_ids + 1, dtype=np.uint64)
-    occupied = np.array([np.count_nonzero(np.bincount(bucket_of(ids, ONE_MILLION, "mix", seed=s)))
+    occupied = np.array([np.count_nonzero(np.bincount(mr.hashing.bucket_of(ids, ONE_MILLION, "mix", seed=s)))
                          for s in range(30)])
     z = (rows_used - occupied.mean()) / occupied.std(ddof=1)
-    md5_rows = int(np.unique(bucket_of(ids, ONE_MILLION, "md5")).size)
+    md5_rows = int(np.unique(mr.hashing.bucket_of(ids, ONE_MILLION, "md5")).size)
     md5_rate = 1 - md5_rows / n_ids  # the same count as collision_rate(ids, ONE_MILLION, "md5")
-    table1[name] = dict(
+    table1[name] = dict(  # named as the chapter's glue names end: t1_users_rate, ...
         n=n_ids, rate=rate, m=m_implied, ratio=m_implied / n_ids,
-        rate_1e6=expected_collision_rate(n_ids, ONE_MILLION),
-        occ_mean=occupied.mean(), occ_sd=occupied.std(ddof=1), z=z, md5_1e6=md5_rate, md5_rows=md5_rows,
-        colliding_implied=expected_colliding_fraction(n_ids, m_implied),
+        colliding=mr.hashing.expected_colliding_fraction(n_ids, m_implied),
+        rate_1e6=mr.hashing.expected_collision_rate(n_ids, ONE_MILLION),
+        occ_mean_1e6=occupied.mean(), occ_sd_1e6=occupied.std(ddof=1), z_1e6=z, abs_z_1e6=abs(z),
+        md5_1e6=md5_rate, md5_rows_1e6=md5_rows,
     )
     t = table1[name]
     print(f"{name:<8}{rate:>11.2%}{m_implied:>11,}{t['ratio']:>7.2f}{t['rate_1e6']:>16.2%}"
@@ -167,18 +152,7 @@ for name, (n_ids, rows_used) in TABLE1.items():
 
 # %% tags=["remove-cell"]
 for name, t in table1.items():
-    glue(f"t1_{name}_n", int(t["n"]), display=False)
-    glue(f"t1_{name}_rate", float(t["rate"]), display=False)
-    glue(f"t1_{name}_m", int(t["m"]), display=False)
-    glue(f"t1_{name}_ratio", float(t["ratio"]), display=False)
-    glue(f"t1_{name}_colliding", float(t["colliding_implied"]), display=False)
-    glue(f"t1_{name}_rate_1e6", float(t["rate_1e6"]), display=False)
-    glue(f"t1_{name}_occ_mean_1e6", float(t["occ_mean"]), display=False)
-    glue(f"t1_{name}_occ_sd_1e6", float(t["occ_sd"]), display=False)
-    glue(f"t1_{name}_z_1e6", float(t["z"]), display=False)
-    glue(f"t1_{name}_abs_z_1e6", float(abs(t["z"])), display=False)
-    glue(f"t1_{name}_md5_1e6", float(t["md5_1e6"]), display=False)
-    glue(f"t1_{name}_md5_rows_1e6", int(t["md5_rows"]), display=False)
+    mr.labs.glue_fields(f"t1_{name}_", t)
 
 # %% [markdown]
 # ## 5. A skewed stream of sparse IDs
@@ -188,7 +162,7 @@ for name, t in table1.items():
 # IDs take a large share of the lookups.
 
 # %%
-events = zipf_ids(NUM_EVENTS, VOCAB, ALPHA, SEED)
+events = mr.zipf_ids(NUM_EVENTS, VOCAB, ALPHA, SEED)
 uniq, counts = np.unique(events, return_counts=True)
 n = int(uniq.size)
 top_share = counts.max() / NUM_EVENTS
@@ -197,12 +171,8 @@ print(f"{NUM_EVENTS:,} lookups, {n:,} distinct IDs (of a vocabulary of {VOCAB:,}
 print(f"the most popular ID takes {top_share:.1%} of the lookups; {seen_once:.1%} of the IDs are seen once")
 print("a few IDs:", [hex(int(x)) for x in uniq[:3]])
 
-glue("n_events", NUM_EVENTS, display=False)
-glue("vocab", VOCAB, display=False)
-glue("alpha", ALPHA, display=False)
-glue("n_distinct", n, display=False)
-glue("top_share", float(top_share), display=False)
-glue("seen_once", float(seen_once), display=False)
+mr.labs.glue_many(n_events=NUM_EVENTS, vocab=VOCAB, alpha=ALPHA, n_distinct=n, top_share=top_share,
+                  seen_once=seen_once)
 
 # %% [markdown]
 # ## 6. Collision rate against table size
@@ -220,41 +190,41 @@ for r in ratios:
     m = int(round(r * n))
     sweep["ratio"].append(float(r))
     sweep["m"].append(m)
-    sweep["formula"].append(expected_collision_rate(n, m))
+    sweep["formula"].append(mr.hashing.expected_collision_rate(n, m))
     # MD5 loops in Python, so only at whole octaves (m/n = 1/4, 1/2, 1, ..., 32).
-    sweep["md5"].append(collision_rate(uniq, m, "md5") if float(np.log2(r)).is_integer() else np.nan)
-    sweep["mix"].append(float(np.mean([collision_rate(uniq, m, "mix", seed=s) for s in range(5)])))
-    sweep["coll_formula"].append(expected_colliding_fraction(n, m))
-    sweep["coll_mix"].append(float(np.mean([colliding_fraction(uniq, m, "mix", seed=s) for s in range(5)])))
+    sweep["md5"].append(mr.hashing.collision_rate(uniq, m, "md5") if float(np.log2(r)).is_integer() else np.nan)
+    sweep["mix"].append(float(np.mean([mr.hashing.collision_rate(uniq, m, "mix", seed=s) for s in range(5)])))
+    sweep["coll_formula"].append(mr.hashing.expected_colliding_fraction(n, m))
+    sweep["coll_mix"].append(float(np.mean([mr.hashing.colliding_fraction(uniq, m, "mix", seed=s)
+                                            for s in range(5)])))
 sweep = {k: np.array(v) for k, v in sweep.items()}
 max_rel_dev = float(np.nanmax(np.abs(sweep["md5"] - sweep["formula"]) / sweep["formula"]))
 print(f"largest relative gap between MD5 and the formula over the sweep: {max_rel_dev:.1%}")
-glue("sweep_max_rel_dev", max_rel_dev, display=False)
+mr.labs.glue_many(sweep_max_rel_dev=max_rel_dev)
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"n = {n:,} distinct IDs")
 print(f"{'m/n':>6}{'m':>10}{'formula':>9}{'md5':>8}{'mix':>8}{'sharing (formula)':>19}")
-for i, r in enumerate(sweep["ratio"]):
-    if r in (0.25, 1.0, 4.0, 16.0):
-        print(f"{r:>6g}{sweep['m'][i]:>10,}{sweep['formula'][i]:>9.1%}{sweep['md5'][i]:>8.1%}"
-              f"{sweep['mix'][i]:>8.1%}{sweep['coll_formula'][i]:>19.1%}")
+quoted = [i for i, r in enumerate(sweep["ratio"]) if r in (0.25, 1.0, 4.0, 16.0)]  # the sizes the chapter quotes
+for i in quoted:
+    r = sweep["ratio"][i]
+    print(f"{r:>6g}{sweep['m'][i]:>10,}{sweep['formula'][i]:>9.1%}{sweep['md5'][i]:>8.1%}"
+          f"{sweep['mix'][i]:>8.1%}{sweep['coll_formula'][i]:>19.1%}")
 
 # %% tags=["remove-cell"]
-for i, r in enumerate(sweep["ratio"]):
-    if r in (0.25, 1.0, 4.0, 16.0):
-        key = f"{r:g}".replace(".", "p")
-        glue(f"sweep_formula_{key}", float(sweep["formula"][i]), display=False)
-        glue(f"sweep_md5_{key}", float(sweep["md5"][i]), display=False)
-        glue(f"sweep_mix_{key}", float(sweep["mix"][i]), display=False)
-        glue(f"sweep_coll_{key}", float(sweep["coll_formula"][i]), display=False)
+for i in quoted:
+    key = f"{sweep['ratio'][i]:g}".replace(".", "p")
+    mr.labs.glue_many({f"sweep_{name}_{key}": sweep[column][i]
+                       for name, column in (("formula", "formula"), ("md5", "md5"), ("mix", "mix"),
+                                            ("coll", "coll_formula"))})
 
 # %%
 fig, ax = plt.subplots(figsize=(7.5, 4.6))
 grid = 2.0 ** np.linspace(-2.2, 5.2, 200)
-ax.plot(grid, [expected_collision_rate(n, max(1, int(round(g * n)))) for g in grid],
+ax.plot(grid, [mr.hashing.expected_collision_rate(n, max(1, int(round(g * n)))) for g in grid],
         color="C0", label="formula: no row of its own (Table 1 count)")
-ax.plot(grid, [expected_colliding_fraction(n, max(1, int(round(g * n)))) for g in grid],
+ax.plot(grid, [mr.hashing.expected_colliding_fraction(n, max(1, int(round(g * n)))) for g in grid],
         color="C0", ls="--", label="formula: shares its row with someone")
 ax.plot(sweep["ratio"], sweep["md5"], "o", color="C1", label="measured, MD5")
 ax.plot(sweep["ratio"], sweep["mix"], "x", color="C2", ms=8, label="measured, mix (mean of 5 seeds)")
@@ -273,7 +243,7 @@ ax.set_title(f"Hash collisions against table size ({n:,} distinct Zipf IDs)")
 ax.grid(True, which="both", alpha=0.3)
 ax.legend(fontsize=8, loc="lower left")
 fig.tight_layout()
-glue("fig_rate_vs_size", fig, display=False)
+mr.labs.glue_figure("fig_rate_vs_size", fig)
 
 # %% [markdown]
 # ## 7. The quotient-remainder trick shares halves
@@ -286,7 +256,7 @@ glue("fig_rate_vs_size", fig, display=False)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-qr_tiny = QRHashedTable(config, remainder_bits=3, quotient_rows=8)
+qr_tiny = mr.QRHashedTable(config, remainder_bits=3, quotient_rows=8)
 a_qr, b_qr, c_qr = 5, 5 + 8, 6 + 16  # 5 = (r 5, q 0), 13 = (r 5, q 1), 22 = (r 6, q 2)
 trio = np.array([a_qr, b_qr, c_qr], dtype=np.uint64)
 rem, quo = qr_tiny.parts_of(trio)
@@ -319,20 +289,17 @@ print(f"n = {n:,} distinct IDs")
 print(f"{'k':>3}{'rows':>9}{'single table':>14}{'QR: full pair':>15}{'QR: some part':>15}")
 qr_stats = {}
 for k in (12, 14, 16):
-    qr = QRHashedTable(TableConfig(dim=1, seed=SEED), remainder_bits=k, quotient_rows=2**k)
+    qr = mr.QRHashedTable(mr.TableConfig(dim=1, seed=SEED), remainder_bits=k, quotient_rows=2**k)
     rem, quo = qr.parts_of(uniq)
     full = shared(rem * 2**k + quo).mean()
     partial = (shared(rem) | shared(quo)).mean()
-    single = colliding_fraction(uniq, 2 ** (k + 1), "mix")
+    single = mr.hashing.colliding_fraction(uniq, 2 ** (k + 1), "mix")
     qr_stats[k] = dict(rows=len(qr), single=single, full=full, partial=partial)
     print(f"{k:>3}{len(qr):>9,}{single:>14.1%}{full:>15.2%}{partial:>15.1%}")
 
 # %% tags=["remove-cell"]
 for k, q in qr_stats.items():
-    glue(f"qr_{k}_rows", int(q["rows"]), display=False)
-    glue(f"qr_{k}_single", float(q["single"]), display=False)
-    glue(f"qr_{k}_full", float(q["full"]), display=False)
-    glue(f"qr_{k}_partial", float(q["partial"]), display=False)
+    mr.labs.glue_fields(f"qr_{k}_", q)
 
 # %% [markdown]
 # ## 8. Traffic-weighted collisions under skew
@@ -348,21 +315,23 @@ for k, q in qr_stats.items():
 ALPHAS = (0.8, 1.1, 1.4)
 traffic = {}
 for alpha in ALPHAS:
-    ev = zipf_ids(NUM_EVENTS, VOCAB, alpha, SEED)
+    ev = mr.zipf_ids(NUM_EVENTS, VOCAB, alpha, SEED)
     u, c = np.unique(ev, return_counts=True)
     m = 4 * u.size
     rates, coll, drowned = [], [], []
     for s in range(20):
-        rates.append(traffic_collision_rate(ev, m, "mix", seed=s))
-        coll.append(colliding_fraction(u, m, "mix", seed=s))
-        rows = bucket_of(u, m, "mix", seed=s)
+        rates.append(mr.hashing.traffic_collision_rate(ev, m, "mix", seed=s))
+        coll.append(mr.hashing.colliding_fraction(u, m, "mix", seed=s))
+        rows = mr.hashing.bucket_of(u, m, "mix", seed=s)
         ids_in_row = np.bincount(rows, minlength=m)[rows]
         row_traffic = np.bincount(rows, weights=c, minlength=m)[rows]
         sharing = ids_in_row > 1
         drowned.append(np.mean(c[sharing] / row_traffic[sharing] < 0.1))
     traffic[alpha] = dict(
-        n=int(u.size), m=m, top=float(c.max() / ev.size), expected=expected_colliding_fraction(u.size, m),
-        coll=float(np.mean(coll)), rates=np.array(rates), drowned=float(np.mean(drowned)),
+        n=int(u.size), m=m, top=float(c.max() / ev.size), ids=float(np.mean(coll)),
+        expected=mr.hashing.expected_colliding_fraction(u.size, m), rates=np.array(rates),
+        mean=np.mean(rates), median=np.median(rates), min=np.min(rates), max=np.max(rates),
+        drowned=float(np.mean(drowned)),
     )
 
 # %%
@@ -371,23 +340,13 @@ print("m = 4 rows per distinct ID; 20 seeds of the mixer")
 print(f"{'alpha':>5}{'distinct':>9}{'top ID':>8}{'IDs sharing':>12}{'lookups sharing: mean':>23}"
       f"{'median':>8}{'min':>7}{'max':>7}{'drowned':>9}")
 for alpha, t in traffic.items():
-    r = t["rates"]
-    print(f"{alpha:>5}{t['n']:>9,}{t['top']:>8.1%}{t['coll']:>12.1%}{r.mean():>23.1%}"
-          f"{np.median(r):>8.1%}{r.min():>7.1%}{r.max():>7.1%}{t['drowned']:>9.1%}")
+    print(f"{alpha:>5}{t['n']:>9,}{t['top']:>8.1%}{t['ids']:>12.1%}{t['mean']:>23.1%}"
+          f"{t['median']:>8.1%}{t['min']:>7.1%}{t['max']:>7.1%}{t['drowned']:>9.1%}")
 
 # %% tags=["remove-cell"]
 for alpha, t in traffic.items():
-    r = t["rates"]
-    key = f"{alpha:g}".replace(".", "p")
-    glue(f"traffic_{key}_n", t["n"], display=False)
-    glue(f"traffic_{key}_top", t["top"], display=False)
-    glue(f"traffic_{key}_ids", t["coll"], display=False)
-    glue(f"traffic_{key}_expected", float(t["expected"]), display=False)
-    glue(f"traffic_{key}_mean", float(r.mean()), display=False)
-    glue(f"traffic_{key}_median", float(np.median(r)), display=False)
-    glue(f"traffic_{key}_min", float(r.min()), display=False)
-    glue(f"traffic_{key}_max", float(r.max()), display=False)
-    glue(f"traffic_{key}_drowned", t["drowned"], display=False)
+    mr.labs.glue_fields(f"traffic_{alpha:g}_".replace(".", "p"), t,
+                        names=("n", "top", "ids", "expected", "mean", "median", "min", "max", "drowned"))
 
 # %%
 fig2, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.8))
@@ -409,7 +368,7 @@ ax2.set_title("Sharing IDs with < 10% of their row's lookups")
 for ax in (ax1, ax2):
     ax.grid(True, axis="y", alpha=0.3)
 fig2.tight_layout()
-glue("fig_traffic", fig2, display=False)
+mr.labs.glue_figure("fig_traffic", fig2)
 
 # %% [markdown]
 # ## 9. IDs keep arriving; the hashed table does not grow
@@ -427,14 +386,14 @@ growth = {}
 for prefix in (25_000, 50_000, 100_000, 200_000):
     part = events[:prefix]
     n_part = int(np.unique(part).size)
-    growth[prefix] = (n_part, collision_rate(part, m_fixed, "mix"), expected_collision_rate(n_part, m_fixed))
-    print(f"{prefix:>9,}{n_part:>14,}{growth[prefix][1]:>8.1%}{growth[prefix][2]:>9.1%}")
+    growth[prefix] = dict(n=n_part, rate=mr.hashing.collision_rate(part, m_fixed, "mix"),
+                          formula=mr.hashing.expected_collision_rate(n_part, m_fixed))
+    print(f"{prefix:>9,}{n_part:>14,}{growth[prefix]['rate']:>8.1%}{growth[prefix]['formula']:>9.1%}")
 
 # %% tags=["remove-cell"]
-glue("growth_m", m_fixed, display=False)
-for prefix, (n_part, rate, formula) in growth.items():
-    glue(f"growth_{prefix // 1000}k_n", n_part, display=False)
-    glue(f"growth_{prefix // 1000}k_rate", float(rate), display=False)
+mr.labs.glue_many(growth_m=m_fixed)
+for prefix, g in growth.items():
+    mr.labs.glue_fields(f"growth_{prefix // 1000}k_", g, names=("n", "rate"))
 
 # %% [markdown]
 # ## What we measured

@@ -11,16 +11,10 @@
 # `# NBVAL_CHECK_OUTPUT` print deterministic output that the notebook tests compare.
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
-from myst_nb import glue
 
 import monolith_ref as mr
-from monolith_ref.data import zipf_ids, zipf_probabilities
-from monolith_ref.optim import SGD
-from monolith_ref.tables import DictTable, TableConfig, initial_rows
 
 np.random.seed(0)  # the mock draws from NumPy's global generator
 rng = np.random.default_rng(0)  # everything else in this lab
@@ -38,8 +32,7 @@ print("monolith_ref", mr.__version__)
 # %%
 import inspect
 
-from monolith_ref.bench.peers import CollisionlessEmbedding
-
+CollisionlessEmbedding = mr.bench.peers.CollisionlessEmbedding
 print(inspect.getsource(CollisionlessEmbedding.lookup))
 
 
@@ -61,17 +54,16 @@ rows_b = copy_b.lookup([2, 1], now=0)
 mock_same_row = bool(np.array_equal(rows_a[0], rows_b[1]))
 print("mock:      ID 1 has the same row in both copies:", mock_same_row)
 
-config = TableConfig(dim=4, seed=0)
-table_a, table_b = DictTable(config), DictTable(config)
+config = mr.TableConfig(dim=4, seed=0)
+table_a, table_b = mr.DictTable(config), mr.DictTable(config)
 out_a = table_a.lookup([1, 2], now=0)
 out_b = table_b.lookup([2, 1], now=0)
 dict_same_row = bool(np.array_equal(out_a[0], out_b[1]))
 print("DictTable: ID 1 has the same row in both copies:", dict_same_row)
-recipe = initial_rows(0, np.array([1], dtype=np.uint64), 4, 0.01)[0]
+recipe = mr.initial_rows(0, np.array([1], dtype=np.uint64), 4, 0.01)[0]
 print("DictTable row of ID 1 == initial_rows(seed=0, id=1):", bool(np.array_equal(out_a[0], recipe)))
 print("initial_rows(seed=0, id=1) =", np.round(recipe, 6))
-glue("mock_same_row", mock_same_row, display=False)
-glue("dict_same_row", dict_same_row, display=False)
+mr.labs.glue_many(mock_same_row=mock_same_row, dict_same_row=dict_same_row)
 
 # %% [markdown]
 # ## Problem 2: a serving lookup inserts rows
@@ -92,16 +84,15 @@ mock.lookup(serving_ids, now=1)  # a "serving" request: the mock has no other ki
 mock_rows_after = len(mock.table)
 print(f"mock:      {mock_rows_before} rows -> {mock_rows_after} rows after serving {len(serving_ids)} unknown IDs")
 
-table = DictTable(TableConfig(dim=4, seed=0))
+table = mr.DictTable(mr.TableConfig(dim=4, seed=0))
 table.lookup(trained_ids, now=0)
 table.pop_touched()
 before = len(table)
 served = table.lookup(serving_ids, now=1, train=False)
 print(f"DictTable: {before} rows -> {len(table)} rows; unknown IDs read zeros: {not served.any()};"
       f" touched keys: {table.touched_ids().size}")
-glue("serving_unknown", len(serving_ids), display=False)
-glue("mock_rows_before_serving", mock_rows_before, display=False)
-glue("mock_rows_after_serving", mock_rows_after, display=False)
+mr.labs.glue_many(serving_unknown=len(serving_ids), mock_rows_before_serving=mock_rows_before,
+                  mock_rows_after_serving=mock_rows_after)
 
 # %% [markdown]
 # ## Problem 3: a hot ID expires
@@ -116,7 +107,7 @@ glue("mock_rows_after_serving", mock_rows_after, display=False)
 hot_times = list(range(0, 101, 10))  # ID 7 is looked up at t = 0, 10, ..., 100
 
 mock = CollisionlessEmbedding(dim=4, ttl_seconds=60)
-table = DictTable(TableConfig(dim=4, seed=0, ttl=60))
+table = mr.DictTable(mr.TableConfig(dim=4, seed=0, ttl=60))
 for t in hot_times:
     mock.lookup([7], now=t)
     table.lookup([7], now=t)
@@ -125,7 +116,7 @@ removed = table.expire(now=100)
 print(f"ID 7 looked up {len(hot_times)} times, the last at t=100; expire(now=100) with ttl=60:")
 print("  mock:      ID 7 still present:", 7 in mock.table)
 print("  DictTable: ID 7 still present:", 7 in table, f"(rows removed: {removed})")
-glue("hot_lookups", len(hot_times), display=False)
+mr.labs.glue_many(hot_lookups=len(hot_times))
 
 # %% [markdown]
 # ## Problem 4: repeated IDs, missing IDs, and bad input
@@ -149,10 +140,8 @@ w_two, acc_two = adagrad_step(*adagrad_step(0.0, acc0, g), g)  # the mock's way:
 w_one, acc_one = adagrad_step(0.0, acc0, 2 * g)  # summed gradient, one step
 print(f"two steps:          w = {w_two:.4f}, accumulator = {acc_two:.1f}")
 print(f"one summed step:    w = {w_one:.4f}, accumulator = {acc_one:.1f}")
-glue("adagrad_two_steps_w", float(w_two), display=False)
-glue("adagrad_one_step_w", float(w_one), display=False)
-glue("adagrad_two_steps_acc", float(acc_two), display=False)
-glue("adagrad_one_step_acc", float(acc_one), display=False)
+mr.labs.glue_many(adagrad_two_steps_w=float(w_two), adagrad_one_step_w=float(w_one),
+                  adagrad_two_steps_acc=float(acc_two), adagrad_one_step_acc=float(acc_one))
 
 # %% [markdown]
 # `DictTable.apply_gradients` sums the gradients of a repeated ID (in batch order) and
@@ -170,8 +159,8 @@ try:
 except KeyError as exc:
     print("mock.update raised KeyError for ID", exc)
 
-config = TableConfig(dim=4, seed=0, optimizer=SGD(lr=0.5))
-t1, t2 = DictTable(config), DictTable(config)
+config = mr.TableConfig(dim=4, seed=0, optimizer=mr.SGD(lr=0.5))
+t1, t2 = mr.DictTable(config), mr.DictTable(config)
 t1.lookup([5], now=0)
 t2.lookup([5], now=0)
 t1.apply_gradients([5, 5, 999], g2)  # repeated ID 5, absent ID 999
@@ -192,7 +181,7 @@ mock.lookup([3], now=0)
 mock.update([3], np.array([[np.nan, 0.0, 0.0, 0.0]]))
 print(f"mock: accepted {len(mock.table)} rows; row of ID 3 is finite: {bool(np.isfinite(mock.table[3]).all())}")
 
-table = DictTable(TableConfig(dim=4, seed=0))
+table = mr.DictTable(mr.TableConfig(dim=4, seed=0))
 table.lookup([3], now=0)
 before = table.export()
 for call in (
@@ -207,7 +196,7 @@ for call in (
     except ValueError as exc:
         print(f"DictTable: {type(exc).__name__}: {exc}")
 after = table.export()
-print("DictTable unchanged:", all(np.array_equal(before[k], after[k]) for k in before))
+print("DictTable unchanged:", mr.labs.compare_states(before, after).identical)
 
 # %% [markdown]
 # ## DictTable, piece by piece
@@ -217,7 +206,7 @@ print("DictTable unchanged:", all(np.array_equal(before[k], after[k]) for k in b
 
 # %%
 # NBVAL_CHECK_OUTPUT
-table = DictTable(TableConfig(dim=3, seed=0, ttl=100))
+table = mr.DictTable(mr.TableConfig(dim=3, seed=0, ttl=100))
 table.lookup([30, 10, 20], now=7)
 table.lookup([20], now=9)  # refresh ID 20
 state = table.export()
@@ -233,7 +222,7 @@ for key, value in state.items():
 
 # %%
 # NBVAL_CHECK_OUTPUT
-table = DictTable(TableConfig(dim=3, seed=0, ttl=100))
+table = mr.DictTable(mr.TableConfig(dim=3, seed=0, ttl=100))
 table.lookup([1, 2, 3], now=1000)
 print("after inserting 1, 2, 3:        ", table.pop_touched().tolist())
 table.apply_gradients([2], np.ones((1, 3), dtype=np.float32))
@@ -258,28 +247,21 @@ print("after expiry:                   ", table.pop_touched().tolist(), "| left:
 PROGRAM_BATCHES = 40
 
 
-def run_program(seed: int = 7) -> DictTable:
-    program_rng = np.random.default_rng(seed)
-    stream = zipf_ids(4_000, vocab=2_000, alpha=1.1, seed=seed)
-    table = DictTable(TableConfig(dim=8, seed=1, ttl=30, optimizer=SGD(lr=0.05)))
-    for step, batch in enumerate(np.split(stream, PROGRAM_BATCHES)):
-        now = 5 * step
-        table.lookup(batch, now=now)
-        table.lookup(batch[:10], now=now, train=False)
-        grads = program_rng.normal(size=(batch.size, 8)).astype(np.float32)
-        table.apply_gradients(batch, grads)
-        if step % 4 == 3:
-            table.expire(now)
+def run_program(seed: int = 7) -> mr.DictTable:
+    """A fresh table after the program: 40 steps 5 s apart, each a training lookup of a batch,
+    a serving lookup of 10 of its IDs and seeded gradients, with expiry every 4th step."""
+    table = mr.DictTable(mr.TableConfig(dim=8, seed=1, ttl=30, optimizer=mr.SGD(lr=0.05)))
+    stream = mr.zipf_ids(4_000, vocab=2_000, alpha=1.1, seed=seed)
+    mr.labs.run_table_program([table], stream, PROGRAM_BATCHES, grad_seed=seed, time_step=5, expire_every=4,
+                              serve=10)
     return table
 
 
 first, second = run_program(), run_program()
-s1, s2 = first.export(), second.export()
-bit_identical = all(np.array_equal(s1[k], s2[k]) for k in s1) and s1.keys() == s2.keys()
+bit_identical = mr.labs.compare_states(first.export(), second.export()).identical
 print("rows:", len(first), "| identical states:", bit_identical)
-print("checksum of the embeddings:", round(float(s1["embeddings"].astype(np.float64).sum()), 4))
-glue("determinism_equal", bit_identical, display=False)
-glue("determinism_ops", PROGRAM_BATCHES, display=False)
+print("checksum of the embeddings:", round(float(first.export()["embeddings"].astype(np.float64).sum()), 4))
+mr.labs.glue_many(determinism_equal=bit_identical, determinism_ops=PROGRAM_BATCHES)
 
 # %% [markdown]
 # ## Growth on a Zipf stream, with and without a TTL
@@ -296,9 +278,9 @@ NUM_EVENTS, VOCAB, ALPHA = 150_000, 1_000_000, 1.1
 BATCH, RATE, TTL, DIM = 1_000, 100, 300, 16  # events per batch, events per second, seconds
 SECONDS_PER_BATCH = BATCH // RATE
 
-stream = zipf_ids(NUM_EVENTS, VOCAB, alpha=ALPHA, seed=0)
-forever = DictTable(TableConfig(dim=DIM, seed=0))
-with_ttl = DictTable(TableConfig(dim=DIM, seed=0, ttl=TTL))
+stream = mr.zipf_ids(NUM_EVENTS, VOCAB, alpha=ALPHA, seed=0)
+forever = mr.DictTable(mr.TableConfig(dim=DIM, seed=0))
+with_ttl = mr.DictTable(mr.TableConfig(dim=DIM, seed=0, ttl=TTL))
 events_seen, rows_forever, rows_ttl = [], [], []
 for step, start in enumerate(range(0, NUM_EVENTS, BATCH)):
     batch = stream[start : start + BATCH]
@@ -312,7 +294,7 @@ for step, start in enumerate(range(0, NUM_EVENTS, BATCH)):
     rows_ttl.append(len(with_ttl))
 
 # Predictions from the Zipf probabilities (ranks map one-to-one to IDs).
-probs = zipf_probabilities(VOCAB, ALPHA)
+probs = mr.zipf_probabilities(VOCAB, ALPHA)
 log_miss = np.log1p(-probs)
 
 
@@ -330,20 +312,13 @@ print(f"{NUM_EVENTS:,} events, {len(np.unique(stream)):,} distinct IDs")
 print(f"no TTL:   {rows_forever[-1]:,} rows at the end (expected {predicted_forever[-1]:,.0f})")
 print(f"TTL {TTL}s: {plateau_measured:,.0f} rows on average over the second half (expected {plateau_predicted:,.0f})")
 
-glue("zipf_events", NUM_EVENTS, display=False)
-glue("zipf_vocab", VOCAB, display=False)
-glue("zipf_alpha", ALPHA, display=False)
-glue("stream_rate", RATE, display=False)
-glue("stream_batch", BATCH, display=False)
-glue("stream_seconds", NUM_EVENTS // RATE, display=False)
-glue("ttl_seconds", TTL, display=False)
-glue("growth_dim", DIM, display=False)
-glue("rows_no_ttl", rows_forever[-1], display=False)
-glue("rows_no_ttl_predicted", predicted_forever[-1], display=False)
-glue("window_events", window_events, display=False)
-glue("rows_ttl_plateau", plateau_measured, display=False)
-glue("rows_ttl_predicted", plateau_predicted, display=False)
-glue("plateau_rel_err", abs(plateau_measured - plateau_predicted) / plateau_predicted, display=False)
+mr.labs.glue_many(
+    zipf_events=NUM_EVENTS, zipf_vocab=VOCAB, zipf_alpha=ALPHA, stream_rate=RATE, stream_batch=BATCH,
+    stream_seconds=NUM_EVENTS // RATE, ttl_seconds=TTL, growth_dim=DIM,
+    rows_no_ttl=rows_forever[-1], rows_no_ttl_predicted=predicted_forever[-1], window_events=window_events,
+    rows_ttl_plateau=plateau_measured, rows_ttl_predicted=plateau_predicted,
+    plateau_rel_err=abs(plateau_measured - plateau_predicted) / plateau_predicted,
+)
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 4))
@@ -357,8 +332,7 @@ ax.set_title(f"Zipf({ALPHA}) IDs from a vocabulary of {VOCAB:,}")
 ax.legend(loc="upper left")
 ax.grid(alpha=0.3)
 fig.tight_layout()
-glue("fig_growth", fig, display=True)  # shown here too, so the image file exists for the chapter
-plt.close(fig)
+mr.labs.glue_figure("fig_growth", fig)
 
 # %% [markdown]
 # ## What a row costs in pure Python
@@ -371,20 +345,11 @@ plt.close(fig)
 # so the output of this cell is not checked.
 
 # %%
-import tracemalloc
-
-
 def traced_bytes_per_row(dim: int, rows: int = 2_000) -> float:
-    """Bytes the allocator hands out per inserted row (IDs of the size real IDs have)."""
-    table = DictTable(TableConfig(dim=dim, seed=0))
+    """Bytes the allocator hands out per row while a fresh table inserts ``rows`` new IDs
+    (of the size real IDs have)."""
     keys = np.arange(rows, dtype=np.uint64) + np.uint64(2**40)
-    tracemalloc.start()
-    start = tracemalloc.get_traced_memory()[0]
-    table.lookup(keys, now=0)
-    table.pop_touched()  # the touched-key set is bookkeeping, not rows
-    used = tracemalloc.get_traced_memory()[0] - start
-    tracemalloc.stop()
-    return used / rows
+    return mr.labs.traced_bytes_per_row(mr.DictTable(mr.TableConfig(dim=dim, seed=0)), keys)
 
 
 estimated_per_row = forever.memory_bytes() / len(forever)
@@ -392,19 +357,16 @@ raw_row = DIM * 4
 traced_per_row = traced_bytes_per_row(DIM)
 print(f"dim={DIM}: memory_bytes() says {estimated_per_row:.0f} bytes per row, tracemalloc measures"
       f" {traced_per_row:.0f}; the embedding is {raw_row} bytes")
-glue("mem_bytes_per_row", estimated_per_row, display=False)
-glue("mem_traced_per_row", traced_per_row, display=False)
-glue("mem_raw_bytes", raw_row, display=False)
-glue("mem_overhead_ratio", traced_per_row / raw_row, display=False)
+mr.labs.glue_many(mem_bytes_per_row=estimated_per_row, mem_traced_per_row=traced_per_row, mem_raw_bytes=raw_row,
+                  mem_overhead_ratio=traced_per_row / raw_row)
 
 dims = [4, 16, 64, 256]
 per_row = [traced_bytes_per_row(dim) for dim in dims]
 for dim, b in zip(dims, per_row):
     print(f"dim {dim:4d}: {b:6.0f} bytes per row, embedding {4 * dim:5d} bytes, ratio {b / (4 * dim):5.1f}")
 overheads = [b - 4 * d for d, b in zip(dims, per_row)]
-glue("mem_overhead_bytes", float(np.median(overheads)), display=False)
-glue("mem_dim_large", dims[-1], display=False)
-glue("mem_ratio_dim_large", per_row[-1] / (4 * dims[-1]), display=False)
+mr.labs.glue_many(mem_overhead_bytes=float(np.median(overheads)), mem_dim_large=dims[-1],
+                  mem_ratio_dim_large=per_row[-1] / (4 * dims[-1]))
 
 fig, ax = plt.subplots(figsize=(7, 4))
 ax.plot(dims, per_row, "o-", label="DictTable, bytes per row (tracemalloc)")
@@ -419,58 +381,42 @@ ax.set_title("Per-row Python overhead dominates small rows")
 ax.legend()
 ax.grid(alpha=0.3, which="both")
 fig.tight_layout()
-glue("fig_memory", fig, display=True)  # shown here too, so the image file exists for the chapter
-plt.close(fig)
+mr.labs.glue_figure("fig_memory", fig)
 
 # %% [markdown]
 # ## Lookup speed: DictTable vs the mock
 #
 # Both loop over IDs in Python. We time lookups of 20,000 Zipf IDs on tables that already
 # hold them (warm), and inserts of 10,000 new IDs into empty tables. The contenders take
-# turns, and we keep the median of the per-round ratios. Timings vary from machine to machine and run to run, so only ratios go
-# into the chapter, and no timing is checked. The mock gets a list of Python ints (its
-# signature); `DictTable` gets a `uint64` array (its natural input).
+# turns, and we keep the median of the per-round ratios. Timings vary from machine to
+# machine and run to run, so only ratios go into the chapter, and no timing is checked. The
+# mock gets a list of Python ints (its signature); `DictTable` gets a `uint64` array (its
+# natural input).
 
 # %%
-def seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-warm_ids = zipf_ids(20_000, VOCAB, alpha=ALPHA, seed=1)
+warm_ids = mr.zipf_ids(20_000, VOCAB, alpha=ALPHA, seed=1)
 warm_list = warm_ids.tolist()
 np.random.seed(1)
 mock = CollisionlessEmbedding(dim=DIM)
 mock.lookup(warm_list, now=0)
-table = DictTable(TableConfig(dim=DIM, seed=0, ttl=TTL))
+table = mr.DictTable(mr.TableConfig(dim=DIM, seed=0, ttl=TTL))
 table.lookup(warm_ids, now=0)
 
-# Interleave the contenders so that a busy machine slows all of them alike.
-train_ratios, serve_ratios = [], []
-for _ in range(7):
-    t_mock = seconds(lambda: mock.lookup(warm_list, now=1))
-    t_train = seconds(lambda: table.lookup(warm_ids, now=1))
-    t_serve = seconds(lambda: table.lookup(warm_ids, now=1, train=False))
-    train_ratios.append(t_mock / t_train)
-    serve_ratios.append(t_mock / t_serve)
+# The contenders take turns, so that a busy machine slows all of them alike.
+warm = mr.labs.timed_rounds(7, mock=lambda: mock.lookup(warm_list, now=1),
+                            train=lambda: table.lookup(warm_ids, now=1),
+                            serve=lambda: table.lookup(warm_ids, now=1, train=False))
+speed_train = float(np.median(warm["mock"] / warm["train"]))
+speed_serve = float(np.median(warm["mock"] / warm["serve"]))
 
 new_ids = np.arange(10_000, dtype=np.uint64) * np.uint64(7919) + np.uint64(12345)
 new_list = new_ids.tolist()
-insert_ratios = []
-for _ in range(3):
-    t_mock = seconds(lambda: CollisionlessEmbedding(dim=DIM).lookup(new_list, now=0))
-    t_dict = seconds(lambda: DictTable(TableConfig(dim=DIM, seed=0)).lookup(new_ids, now=0))
-    insert_ratios.append(t_dict / t_mock)
-
-speed_train = float(np.median(train_ratios))
-speed_serve = float(np.median(serve_ratios))
-insert_slowdown = float(np.median(insert_ratios))
+insert_slowdown = mr.labs.median_ratio(lambda: mr.DictTable(mr.TableConfig(dim=DIM, seed=0)).lookup(new_ids, now=0),
+                                       lambda: CollisionlessEmbedding(dim=DIM).lookup(new_list, now=0))
 print(f"warm lookups, DictTable rate / mock rate: training {speed_train:.2f}, serving {speed_serve:.2f}")
 print(f"inserts: DictTable takes {insert_slowdown:.1f} x the mock's time")
-glue("speed_train_vs_mock", speed_train, display=False)
-glue("speed_serve_vs_mock", speed_serve, display=False)
-glue("insert_slowdown", insert_slowdown, display=False)
+mr.labs.glue_many(speed_train_vs_mock=speed_train, speed_serve_vs_mock=speed_serve,
+                  insert_slowdown=insert_slowdown)
 
 # %% [markdown]
 # ## Recap

@@ -13,19 +13,12 @@
 
 # %%
 import random
-import time
-import tracemalloc
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
-from myst_nb import glue
 
 import monolith_ref as mr
-from monolith_ref.data import zipf_ids
-from monolith_ref.tables.cuckoo_table import colliding_keys
-from monolith_ref.optim import SGD
-from monolith_ref.tables import CuckooInsertError, CuckooMap, CuckooTable, DictTable, TableConfig
 
 SEED = 0
 np.random.seed(SEED)
@@ -50,7 +43,7 @@ print("monolith_ref", mr.__version__)
 # (This helper is a check for the lab, not part of the package.)
 
 # %%
-def placement_exists(m: CuckooMap, keys) -> bool:
+def placement_exists(m: mr.CuckooMap, keys) -> bool:
     """Can ``keys`` be placed at all under ``m``'s current h0, h1 (one key per slot)?"""
     cap = m.capacity
     parent = list(range(2 * cap))
@@ -83,9 +76,9 @@ def placement_exists(m: CuckooMap, keys) -> bool:
 VIZ_CAPACITY, VIZ_KICKS, VIZ_SEED, VIZ_KEYS = 4, 6, 0, 5
 
 
-def recorded_inserts(keys: list[int]) -> tuple[CuckooMap, list[tuple[int, list]]]:
+def recorded_inserts(keys: list[int]) -> tuple[mr.CuckooMap, list[tuple[int, list]]]:
     """Insert ``keys`` into a fresh tiny map with recording on; the moves of each insert."""
-    m = CuckooMap(capacity=VIZ_CAPACITY, seed=VIZ_SEED, max_load=1.0, max_kicks=VIZ_KICKS)
+    m = mr.CuckooMap(capacity=VIZ_CAPACITY, seed=VIZ_SEED, max_load=1.0, max_kicks=VIZ_KICKS)
     m.record = []
     per_insert = []
     for k in keys:
@@ -116,14 +109,14 @@ for attempt in range(1, 100_000):
     if (rehashes_before_last == 0 and last_rehashes == 1 and m_try.capacity == VIZ_CAPACITY
             and max(kicks_of(moves) for _, moves in per_try[:-1]) >= 3
             and failed_chain_slots(per_try[-1][1]) >= 4
-            and not placement_exists(CuckooMap(capacity=VIZ_CAPACITY, seed=VIZ_SEED), candidate)):
+            and not placement_exists(mr.CuckooMap(capacity=VIZ_CAPACITY, seed=VIZ_SEED), candidate)):
         break
 viz_keys = candidate
 print(f"found after {attempt} candidate sequences: keys {viz_keys}")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-fresh = CuckooMap(capacity=VIZ_CAPACITY, seed=VIZ_SEED, max_load=1.0, max_kicks=VIZ_KICKS)
+fresh = mr.CuckooMap(capacity=VIZ_CAPACITY, seed=VIZ_SEED, max_load=1.0, max_kicks=VIZ_KICKS)
 seeds_before = fresh.seeds()
 print(f"seeds of h0, h1: {seeds_before}; {VIZ_CAPACITY} slots per table")
 print(f"{'key':>4} {'T0 slot h0(key)':>16} {'T1 slot h1(key)':>16}")
@@ -159,6 +152,22 @@ for key, moves in viz_per_insert:
         print("   ", describe(mv))
 print("seeds after:", viz_map.seeds(), "| rehashes:", viz_map.rehashes, "| keys:", sorted(viz_map))
 print("every key readable:", all(viz_map[k] == f"v{k}" for k in viz_keys))
+
+# %% [markdown]
+# ### The map itself, drawn live
+#
+# `monolith_ref.diagrams.cuckoo_diagram` draws a `CuckooMap` as it is: both tables slot by
+# slot, read from `m.slots()`, and the kick-out chain of one insert, read from the moves it
+# recorded (thick arrows, each labelled with the key that travels it). Here is the map right
+# after the insert with the longest chain before the failure: the same keys, inserted again
+# into a fresh map, up to that one. `as_markdown` hands the diagram to the book as a
+# `{mermaid}` directive, drawn like every other diagram in it.
+
+# %%
+drawn_at = max(range(len(viz_keys) - 1), key=lambda i: kicks_of(viz_per_insert[i][1]))
+drawn_map, drawn_inserts = recorded_inserts(viz_keys[: drawn_at + 1])
+assert drawn_inserts[-1][1] == viz_per_insert[drawn_at][1], "the same moves as in the run above"
+mr.diagrams.as_markdown(mr.diagrams.cuckoo_diagram(drawn_map, drawn_inserts[-1][1]))
 
 # %% [markdown]
 # ### Frame by frame
@@ -269,8 +278,7 @@ for n, ax in enumerate(axes.flat):
 fig.suptitle(f"Inserting {', '.join(map(str, viz_keys))}: {VIZ_CAPACITY} slots per table,"
              f" max_kicks = {VIZ_KICKS}", fontsize=11)
 fig.tight_layout()
-glue("fig_steps", fig, display=True)  # shown here too, so the image file exists for the chapter
-plt.close(fig)
+mr.labs.glue_figure("fig_steps", fig)
 
 # %% tags=["remove-cell"]
 # Hand the example's facts to the chapter: keys, the longest chain before the failure, the failure.
@@ -289,28 +297,17 @@ def story(moves) -> str:
     return "; ".join(parts)
 
 
-glue("viz_capacity", VIZ_CAPACITY, display=False)
-glue("viz_slots", 2 * VIZ_CAPACITY, display=False)
-glue("viz_max_kicks", VIZ_KICKS, display=False)
-glue("viz_keys", ", ".join(map(str, viz_keys)), display=False)
-glue("viz_num_keys", len(viz_keys), display=False)
-glue("viz_frames", len(shown), display=False)
-glue("viz_moves", len(viz_map.record), display=False)
-glue("viz_chain_key", chain_key, display=False)
-glue("viz_chain_kicks", kicks_of(chain_moves), display=False)
-glue("viz_chain_story", story(chain_moves), display=False)
-glue("viz_fail_key", fail_key, display=False)
-glue("viz_fail_keys_before", len(viz_keys) - 1, display=False)
-glue("viz_fail_load", (len(viz_keys) - 1) / (2 * VIZ_CAPACITY), display=False)
-glue("viz_fail_story", story(fail_chain), display=False)
-glue("viz_fail_distinct_slots", failed_chain_slots(fail_moves), display=False)
-glue("viz_fail_homeless", fail_chain[-1].key, display=False)
 homes = {(0, fresh.slot(k, 0)) for k in viz_keys} | {(1, fresh.slot(k, 1)) for k in viz_keys}
-glue("viz_component_slots", len(homes), display=False)
-glue("viz_seeds_before", str(seeds_before), display=False)
-glue("viz_seeds_after", str(viz_map.seeds()), display=False)
-glue("viz_rehash_moves", len(viz_map.record) - rehash_at - 1, display=False)
-glue("viz_final_load", viz_map.load_factor(), display=False)
+mr.labs.glue_many(
+    viz_capacity=VIZ_CAPACITY, viz_slots=2 * VIZ_CAPACITY, viz_max_kicks=VIZ_KICKS,
+    viz_keys=", ".join(map(str, viz_keys)), viz_num_keys=len(viz_keys), viz_frames=len(shown),
+    viz_moves=len(viz_map.record), viz_chain_key=chain_key, viz_chain_kicks=kicks_of(chain_moves),
+    viz_chain_story=story(chain_moves), viz_fail_key=fail_key, viz_fail_keys_before=len(viz_keys) - 1,
+    viz_fail_load=(len(viz_keys) - 1) / (2 * VIZ_CAPACITY), viz_fail_story=story(fail_chain),
+    viz_fail_distinct_slots=failed_chain_slots(fail_moves), viz_fail_homeless=fail_chain[-1].key,
+    viz_component_slots=len(homes), viz_seeds_before=str(seeds_before), viz_seeds_after=str(viz_map.seeds()),
+    viz_rehash_moves=len(viz_map.record) - rehash_at - 1, viz_final_load=viz_map.load_factor(),
+)
 print("chain:", story(chain_moves))
 print("failure:", story(fail_chain))
 
@@ -330,7 +327,7 @@ print("failure:", story(fail_chain))
 def fill_until_failure(capacity: int, seed: int, max_kicks: int, record_chains: bool = False):
     """Insert random keys until the first failed chain; (load at failure, genuine?, kicks per insert)."""
     key_rng = random.Random(1000 + seed)
-    m = CuckooMap(capacity=capacity, seed=seed, auto_rehash=False, max_load=1.0, max_kicks=max_kicks)
+    m = mr.CuckooMap(capacity=capacity, seed=seed, auto_rehash=False, max_load=1.0, max_kicks=max_kicks)
     if record_chains:
         m.record = []
     chains = []  # (load before the insert, kicks it took)
@@ -339,7 +336,7 @@ def fill_until_failure(capacity: int, seed: int, max_kicks: int, record_chains: 
         load = m.load_factor()
         try:
             m[key] = None
-        except CuckooInsertError:
+        except mr.tables.CuckooInsertError:
             return m.load_factor(), placement_exists(m, list(m) + [key]), chains
         if record_chains:
             chains.append((load, kicks_of(m.record)))
@@ -358,8 +355,7 @@ for cap in CAPACITIES:
 # NBVAL_CHECK_OUTPUT
 print(f"first failed insert, {FAIL_SEEDS} seeds per size, max_kicks = {FAIL_KICKS}")
 print(f"{'slots per table':>16} {'median load':>12} {'min':>7} {'max':>7} {'no placement existed':>22}")
-for cap in CAPACITIES:
-    lo = fail_loads[cap]
+for cap, lo in fail_loads.items():
     print(f"{cap:>16,} {np.median(lo):>12.3f} {lo.min():>7.3f} {lo.max():>7.3f}"
           f" {fail_genuine[cap]:>17} of {FAIL_SEEDS}")
 
@@ -383,8 +379,7 @@ ax.set_title(f"Two-table cuckoo hashing, one key per slot (max_kicks = {FAIL_KIC
 ax.legend(fontsize=8, loc="upper right")
 ax.grid(alpha=0.3)
 fig.tight_layout()
-glue("fig_failure_load", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_failure_load", fig)
 
 # %% [markdown]
 # How much does the chain limit matter? With a short limit the map gives up on chains that
@@ -447,34 +442,23 @@ ax.set_title(f"Kick-out chains as a map of {CHAIN_CAP:,} slots per table fills (
 ax.legend(fontsize=8, loc="upper left")
 ax.grid(alpha=0.3, which="both")
 fig.tight_layout()
-glue("fig_chains", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_chains", fig)
 
 # %% tags=["remove-cell"]
-glue("fail_seeds", FAIL_SEEDS, display=False)
-glue("fail_kicks", FAIL_KICKS, display=False)
+mr.labs.glue_many(fail_seeds=FAIL_SEEDS, fail_kicks=FAIL_KICKS, sweep_cap=SWEEP_CAP)
 for cap, name in zip(CAPACITIES, ["small", "mid", "large"]):
-    glue(f"fail_cap_{name}", cap, display=False)
-    glue(f"fail_median_{name}", float(np.median(fail_loads[cap])), display=False)
-    glue(f"fail_min_{name}", float(fail_loads[cap].min()), display=False)
-    glue(f"fail_max_{name}", float(fail_loads[cap].max()), display=False)
-    glue(f"fail_genuine_{name}", int(fail_genuine[cap]), display=False)
-glue("sweep_cap", SWEEP_CAP, display=False)
-for kicks in SWEEP_KICKS:
-    glue(f"sweep_k{kicks}", kicks, display=False)
-    glue(f"sweep_median_k{kicks}", sweep[kicks][0], display=False)
-    glue(f"sweep_genuine_k{kicks}", sweep[kicks][1], display=False)
-glue("chain_cap", CHAIN_CAP, display=False)
-glue("chain_seeds", CHAIN_SEEDS, display=False)
-glue("chain_inserts", int(kicks_at.size), display=False)
-glue("chain_low", chain_low, display=False)
-glue("chain_mid", chain_mid, display=False)
-glue("chain_high", chain_high, display=False)
-glue("chain_longest", int(kicks_at.max()), display=False)
-glue("chain_low_hi", LOW[1], display=False)
-glue("chain_mid_lo", MID[0], display=False)
-glue("chain_mid_hi", MID[1], display=False)
-glue("chain_high_lo", HIGH[0], display=False)
+    loads = fail_loads[cap]
+    mr.labs.glue_many({f"fail_cap_{name}": cap, f"fail_median_{name}": np.median(loads),
+                       f"fail_min_{name}": loads.min(), f"fail_max_{name}": loads.max(),
+                       f"fail_genuine_{name}": fail_genuine[cap]})
+for kicks, (median_load, genuine) in sweep.items():
+    mr.labs.glue_many({f"sweep_k{kicks}": kicks, f"sweep_median_k{kicks}": median_load,
+                       f"sweep_genuine_k{kicks}": genuine})
+mr.labs.glue_many(
+    chain_cap=CHAIN_CAP, chain_seeds=CHAIN_SEEDS, chain_inserts=kicks_at.size, chain_longest=kicks_at.max(),
+    chain_low=chain_low, chain_mid=chain_mid, chain_high=chain_high,
+    chain_low_hi=LOW[1], chain_mid_lo=MID[0], chain_mid_hi=MID[1], chain_high_lo=HIGH[0],
+)
 
 # %% [markdown]
 # ## 3. A `CuckooTable` growing on a Zipf stream
@@ -488,9 +472,9 @@ glue("chain_high_lo", HIGH[0], display=False)
 
 # %%
 STREAM_EVENTS, STREAM_VOCAB, STREAM_ALPHA, STREAM_BATCH, DIM = 50_000, 1_000_000, 1.1, 1_000, 16
-stream = zipf_ids(STREAM_EVENTS, STREAM_VOCAB, alpha=STREAM_ALPHA, seed=SEED)
-config = TableConfig(dim=DIM, seed=SEED)
-cuckoo_table, dict_table = CuckooTable(config), DictTable(config)
+stream = mr.zipf_ids(STREAM_EVENTS, STREAM_VOCAB, alpha=STREAM_ALPHA, seed=SEED)
+config = mr.TableConfig(dim=DIM, seed=SEED)
+cuckoo_table, dict_table = mr.CuckooTable(config), mr.DictTable(config)
 initial_slots = cuckoo_table.stats()["capacity"]
 history = []
 for step, start in enumerate(range(0, STREAM_EVENTS, STREAM_BATCH)):
@@ -526,20 +510,13 @@ ax.set_title(f"CuckooTable on {STREAM_EVENTS:,} Zipf({STREAM_ALPHA}) events")
 ax.legend(fontsize=8, loc="lower right")
 ax.grid(alpha=0.3, which="both")
 fig.tight_layout()
-glue("fig_growth", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_growth", fig)
 
-glue("stream_events", STREAM_EVENTS, display=False)
-glue("stream_alpha", STREAM_ALPHA, display=False)
-glue("stream_vocab", STREAM_VOCAB, display=False)
-glue("stream_rows", int(final["size"]), display=False)
-glue("stream_initial_slots", int(initial_slots), display=False)
-glue("stream_slots", int(final["capacity"]), display=False)
-glue("stream_load", float(final["load_factor"]), display=False)
-glue("stream_rehashes", int(final["rehashes"]), display=False)
-glue("stream_doublings", doublings, display=False)
-glue("stream_same_size_rehashes", int(final["rehashes"]) - doublings, display=False)
-glue("stream_longest_chain", int(final["longest_chain"]), display=False)
+mr.labs.glue_many(stream_events=STREAM_EVENTS, stream_alpha=STREAM_ALPHA, stream_vocab=STREAM_VOCAB,
+                  stream_initial_slots=initial_slots, stream_doublings=doublings,
+                  stream_same_size_rehashes=final["rehashes"] - doublings)
+mr.labs.glue_fields("stream_", final, names={"rows": "size", "slots": "capacity", "load": "load_factor",
+                                             "rehashes": "rehashes", "longest_chain": "longest_chain"})
 
 # %% [markdown]
 # ### Bit-identical to `DictTable`
@@ -551,30 +528,15 @@ glue("stream_longest_chain", int(final["longest_chain"]), display=False)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def run_program(table, seed: int = 7):
-    program_rng = np.random.default_rng(seed)
-    events = zipf_ids(6_000, vocab=3_000, alpha=1.1, seed=seed)
-    for step, batch in enumerate(np.split(events, 60)):
-        now = 5 * step
-        table.lookup(batch, now=now)
-        table.lookup(batch[:10], now=now, train=False)
-        grads = program_rng.normal(size=(batch.size, 8)).astype(np.float32)
-        table.apply_gradients(batch, grads)
-        if step % 4 == 3:
-            table.expire(now)
-    return table
-
-
-program_config = TableConfig(dim=8, seed=1, ttl=40, optimizer=SGD(lr=0.05))
-oracle = run_program(DictTable(program_config))
-tiny_cuckoo = run_program(CuckooTable(program_config, capacity=2, max_kicks=6))
-s_dict, s_cuckoo = oracle.export(), tiny_cuckoo.export()
-identical = s_dict.keys() == s_cuckoo.keys() and all(np.array_equal(s_dict[k], s_cuckoo[k]) for k in s_dict)
+program_config = mr.TableConfig(dim=8, seed=1, ttl=40, optimizer=mr.SGD(lr=0.05))
+oracle, tiny_cuckoo = mr.DictTable(program_config), mr.CuckooTable(program_config, capacity=2, max_kicks=6)
+mr.labs.run_table_program([oracle, tiny_cuckoo], mr.zipf_ids(6_000, vocab=3_000, alpha=1.1, seed=7), 60,
+                          grad_seed=7, time_step=5, expire_every=4, serve=10)
+identical = mr.labs.compare_states(oracle.export(), tiny_cuckoo.export()).identical
 print("rows:", len(oracle), "| cuckoo stats:", {k: round(v, 3) for k, v in tiny_cuckoo.stats().items()})
 print("bit-identical exports:", identical)
-glue("identical", identical, display=False)
-glue("identical_rehashes", int(tiny_cuckoo.stats()["rehashes"]), display=False)
-glue("identical_rows", len(oracle), display=False)
+mr.labs.glue_many(identical=identical, identical_rehashes=tiny_cuckoo.stats()["rehashes"],
+                  identical_rows=len(oracle))
 
 # %% [markdown]
 # ## 4. Adversarial keys
@@ -588,8 +550,8 @@ glue("identical_rows", len(oracle), display=False)
 # %%
 # NBVAL_CHECK_OUTPUT
 ADV_CAPACITY = 8
-strict = CuckooMap(capacity=ADV_CAPACITY, seed=1, max_load=1.0, auto_rehash=False)
-adv_keys = colliding_keys(strict, 3)  # the package's brute-force search (chapter 4 module)
+strict = mr.CuckooMap(capacity=ADV_CAPACITY, seed=1, max_load=1.0, auto_rehash=False)
+adv_keys = mr.tables.cuckoo_table.colliding_keys(strict, 3)  # the package's brute-force search
 adv_tried = adv_keys[-1] + 1  # keys 0, 1, 2, ... were tried until the third match
 print(f"tried {adv_tried} keys; {adv_keys} all map to T0[{strict.slot(adv_keys[0], 0)}]"
       f" and T1[{strict.slot(adv_keys[0], 1)}]")
@@ -598,11 +560,11 @@ strict[adv_keys[0]], strict[adv_keys[1]] = "a", "b"
 before = strict.slots()
 try:
     strict[adv_keys[2]] = "c"
-except CuckooInsertError as err:
+except mr.tables.CuckooInsertError as err:
     print("auto_rehash=False:", err)
 print("  slots unchanged:", strict.slots() == before, "| keys:", sorted(strict))
 
-m_adv = CuckooMap(capacity=ADV_CAPACITY, seed=1, max_load=1.0)
+m_adv = mr.CuckooMap(capacity=ADV_CAPACITY, seed=1, max_load=1.0)
 m_adv.record = []
 adv_seeds_before = m_adv.seeds()
 for k, v in zip(adv_keys, "abc"):
@@ -614,11 +576,8 @@ now_slots = m_adv.slots()
 print("  where they live now:", {k: f"T{t}[{s}]" for t in (0, 1) for s, k in enumerate(now_slots[t]) if k is not None})
 
 # %% tags=["remove-cell"]
-glue("adv_keys", ", ".join(map(str, adv_keys)), display=False)
-glue("adv_tried", adv_tried, display=False)
-glue("adv_capacity", ADV_CAPACITY, display=False)
-glue("adv_rehashes", m_adv.rehashes, display=False)
-glue("adv_max_kicks", strict.max_kicks, display=False)
+mr.labs.glue_many(adv_keys=", ".join(map(str, adv_keys)), adv_tried=adv_tried, adv_capacity=ADV_CAPACITY,
+                  adv_rehashes=m_adv.rehashes, adv_max_kicks=strict.max_kicks)
 
 # %% [markdown]
 # ## 5. What it costs: memory and speed
@@ -628,33 +587,18 @@ glue("adv_max_kicks", strict.max_kicks, display=False)
 # Sizes depend on the CPython and NumPy versions, so this output is not checked.
 
 # %%
-def traced_bytes_per_row(make_table, rows: int = 6_000) -> float:
-    table = make_table()
-    keys = np.arange(rows, dtype=np.uint64) * np.uint64(7919) + np.uint64(2**40)
-    tracemalloc.start()
-    start = tracemalloc.get_traced_memory()[0]
-    table.lookup(keys, now=0)
-    table.pop_touched()
-    used = tracemalloc.get_traced_memory()[0] - start
-    tracemalloc.stop()
-    return used / rows
-
-
+TRACED_ROWS = 6_000
+traced_keys = np.arange(TRACED_ROWS, dtype=np.uint64) * np.uint64(7919) + np.uint64(2**40)
 mem_cuckoo = cuckoo_table.memory_bytes() / len(cuckoo_table)
 mem_dict = dict_table.memory_bytes() / len(dict_table)
-traced_cuckoo = traced_bytes_per_row(lambda: CuckooTable(config))
-traced_dict = traced_bytes_per_row(lambda: DictTable(config))
+traced_cuckoo = mr.labs.traced_bytes_per_row(mr.CuckooTable(config), traced_keys)
+traced_dict = mr.labs.traced_bytes_per_row(mr.DictTable(config), traced_keys)
 print(f"memory_bytes() per row: CuckooTable {mem_cuckoo:.0f}, DictTable {mem_dict:.0f}"
       f" (load factor of the cuckoo map: {cuckoo_table.load_factor():.3f})")
 print(f"tracemalloc per row:    CuckooTable {traced_cuckoo:.0f}, DictTable {traced_dict:.0f}")
 print(f"the embedding itself:   {DIM * 4} bytes")
-glue("mem_cuckoo", mem_cuckoo, display=False)
-glue("mem_dict", mem_dict, display=False)
-glue("mem_traced_cuckoo", traced_cuckoo, display=False)
-glue("mem_traced_dict", traced_dict, display=False)
-glue("mem_raw", DIM * 4, display=False)
-glue("mem_dim", DIM, display=False)
-glue("mem_traced_rows", 6_000, display=False)
+mr.labs.glue_many(mem_cuckoo=mem_cuckoo, mem_dict=mem_dict, mem_traced_cuckoo=traced_cuckoo,
+                  mem_traced_dict=traced_dict, mem_raw=DIM * 4, mem_dim=DIM, mem_traced_rows=TRACED_ROWS)
 
 # %% [markdown]
 # Most of a row is the same in both tables: the `Entry` object, its two NumPy arrays, its
@@ -668,7 +612,7 @@ glue("mem_traced_rows", 6_000, display=False)
 import sys
 
 index_rng = random.Random(SEED)
-index_map, index_dict = CuckooMap(), {}
+index_map, index_dict = mr.CuckooMap(), {}
 key_bytes, sizes_at, cuckoo_per_key, dict_per_key = 0, [], [], []
 for n in range(1, 30_001):
     key = index_rng.getrandbits(64)
@@ -696,16 +640,11 @@ ax.set_title("The index alone, without keys and rows")
 ax.legend(fontsize=8)
 ax.grid(alpha=0.3, which="both")
 fig.tight_layout()
-glue("fig_index_bytes", fig, display=True)
-plt.close(fig)
-glue("index_from", INDEX_FROM, display=False)
-glue("index_to", INDEX_TO, display=False)
-glue("index_cuckoo_min", float(cuckoo_per_key[big].min()), display=False)
-glue("index_cuckoo_max", float(cuckoo_per_key[big].max()), display=False)
-glue("index_cuckoo_mean", float(cuckoo_per_key[big].mean()), display=False)
-glue("index_dict_min", float(dict_per_key[big].min()), display=False)
-glue("index_dict_max", float(dict_per_key[big].max()), display=False)
-glue("index_dict_mean", float(dict_per_key[big].mean()), display=False)
+mr.labs.glue_figure("fig_index_bytes", fig)
+mr.labs.glue_many(index_from=INDEX_FROM, index_to=INDEX_TO)
+for name, per_key in (("cuckoo", cuckoo_per_key[big]), ("dict", dict_per_key[big])):
+    mr.labs.glue_many({f"index_{name}_min": per_key.min(), f"index_{name}_max": per_key.max(),
+                       f"index_{name}_mean": per_key.mean()})
 
 # %% [markdown]
 # Speed of the bare maps: inserting and then reading the stream's distinct keys, `CuckooMap`
@@ -714,17 +653,11 @@ glue("index_dict_mean", float(dict_per_key[big].mean()), display=False)
 # and no timing is checked.
 
 # %%
-def seconds(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 distinct_keys = [int(k) for k in np.unique(stream)]
 
 
 def fill_cuckoo():
-    m = CuckooMap()
+    m = mr.CuckooMap()
     for k in distinct_keys:
         m[k] = k
     return m
@@ -745,20 +678,14 @@ def read_all(mapping):
         mapping[k]
 
 
-insert_ratio, get_ratio, table_ratio = [], [], []
-for _ in range(3):
-    insert_ratio.append(seconds(fill_cuckoo) / seconds(fill_dict))
-    get_ratio.append(seconds(lambda: read_all(filled_cuckoo)) / seconds(lambda: read_all(filled_dict)))
-    table_ratio.append(seconds(lambda: cuckoo_table.lookup(stream, now=100))
-                       / seconds(lambda: dict_table.lookup(stream, now=100)))
-slow_insert, slow_get, slow_table = (float(np.median(r)) for r in (insert_ratio, get_ratio, table_ratio))
+slow_insert = mr.labs.median_ratio(fill_cuckoo, fill_dict)
+slow_get = mr.labs.median_ratio(lambda: read_all(filled_cuckoo), lambda: read_all(filled_dict))
+slow_table = mr.labs.median_ratio(lambda: cuckoo_table.lookup(stream, now=100),
+                                  lambda: dict_table.lookup(stream, now=100))
 print(f"CuckooMap vs dict, {len(distinct_keys):,} keys: inserts take {slow_insert:.0f} x the time,"
       f" reads {slow_get:.0f} x")
 print(f"warm training lookups of {STREAM_EVENTS:,} IDs: CuckooTable takes {slow_table:.1f} x DictTable's time")
-glue("speed_keys", len(distinct_keys), display=False)
-glue("slow_insert", slow_insert, display=False)
-glue("slow_get", slow_get, display=False)
-glue("slow_table", slow_table, display=False)
+mr.labs.glue_many(speed_keys=len(distinct_keys), slow_insert=slow_insert, slow_get=slow_get, slow_table=slow_table)
 
 # %% [markdown]
 # ## Recap

@@ -17,19 +17,8 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np
-from myst_nb import glue
 
 import monolith_ref as mr
-from monolith_ref.data import zipf_ids, zipf_probabilities
-from monolith_ref.filters import (
-    CountMinFilter,
-    CountMinSketch,
-    OccurrenceFilter,
-    ProbabilisticFilter,
-    equal_probability,
-)
-from monolith_ref.hashing import mix64
-from monolith_ref.tables import DictTable, TableConfig, initial_rows
 
 print("monolith_ref", mr.__version__)
 
@@ -43,15 +32,12 @@ print("monolith_ref", mr.__version__)
 
 # %%
 TAIL_EVENTS, TAIL_VOCAB, TAIL_ALPHA, TAIL_SEED = 200_000, 1_000_000, 1.1, 5
-stream = zipf_ids(TAIL_EVENTS, TAIL_VOCAB, TAIL_ALPHA, seed=TAIL_SEED)
+stream = mr.zipf_ids(TAIL_EVENTS, TAIL_VOCAB, TAIL_ALPHA, seed=TAIL_SEED)
 uniq, counts = np.unique(stream, return_counts=True)
 true_count = dict(zip(uniq.tolist(), counts.tolist()))
 distinct = uniq.size
 
-glue("tail_events", TAIL_EVENTS, display=False)
-glue("tail_vocab", TAIL_VOCAB, display=False)
-glue("tail_alpha", TAIL_ALPHA, display=False)
-glue("tail_distinct", int(distinct), display=False)
+mr.labs.glue_many(tail_events=TAIL_EVENTS, tail_vocab=TAIL_VOCAB, tail_alpha=TAIL_ALPHA, tail_distinct=distinct)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -64,14 +50,12 @@ for lo, hi in buckets:
     print(f"{label:>10} {mask.sum():>8,} {mask.mean():>9.1%} {counts[mask].sum() / TAIL_EVENTS:>13.1%}")
 
 once = counts == 1
-glue("tail_once_ids", int(once.sum()), display=False)
-glue("tail_once_share", float(once.mean()), display=False)
-glue("tail_once_traffic", float(counts[once].sum() / TAIL_EVENTS), display=False)
-glue("tail_lt5_share", float((counts < 5).mean()), display=False)
-glue("tail_lt5_traffic", float(counts[counts < 5].sum() / TAIL_EVENTS), display=False)
-glue("tail_top_count", int(counts.max()), display=False)
-glue("tail_ge100_ids", int((counts >= 100).sum()), display=False)
-glue("tail_ge100_traffic", float(counts[counts >= 100].sum() / TAIL_EVENTS), display=False)
+mr.labs.glue_many(
+    tail_once_ids=once.sum(), tail_once_share=once.mean(), tail_once_traffic=counts[once].sum() / TAIL_EVENTS,
+    tail_lt5_share=(counts < 5).mean(), tail_lt5_traffic=counts[counts < 5].sum() / TAIL_EVENTS,
+    tail_top_count=counts.max(), tail_ge100_ids=(counts >= 100).sum(),
+    tail_ge100_traffic=counts[counts >= 100].sum() / TAIL_EVENTS,
+)
 
 # %% [markdown]
 # What does the tail cost? A row's payload is its embedding plus its optimizer state:
@@ -82,11 +66,9 @@ glue("tail_ge100_traffic", float(counts[counts >= 100].sum() / TAIL_EVENTS), dis
 # %%
 PAYLOAD_DIM, PAYLOAD_STATE = 64, 64
 row_bytes = (PAYLOAD_DIM + PAYLOAD_STATE) * 4
-glue("payload_dim", PAYLOAD_DIM, display=False)
-glue("payload_row_bytes", row_bytes, display=False)
 payload_mib = {t: int((counts >= t).sum()) * row_bytes / 2**20 for t in (1, 2, 5, 10)}
-for t, mib in payload_mib.items():
-    glue(f"payload_mib_t{t}", mib, display=False)
+mr.labs.glue_many({f"payload_mib_t{t}": mib for t, mib in payload_mib.items()},
+                  payload_dim=PAYLOAD_DIM, payload_row_bytes=row_bytes)
 print({t: round(m, 2) for t, m in payload_mib.items()}, "MiB of payload for the IDs seen >= t times")
 
 # %%
@@ -103,8 +85,7 @@ ax.set_ylabel("share")
 ax.set_title("The long tail: most IDs are rare, most traffic is not")
 ax.legend()
 fig.tight_layout()
-glue("fig_tail", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_tail", fig)
 
 # %% [markdown]
 # ## The occurrence threshold
@@ -119,7 +100,7 @@ THRESHOLDS = (1, 2, 5, 10)
 TABLE_DIM, BATCH = 16, 1_000
 occ = {}
 for t in THRESHOLDS:
-    table = DictTable(TableConfig(dim=TABLE_DIM, seed=0, filter=OccurrenceFilter(t)))
+    table = mr.DictTable(mr.TableConfig(dim=TABLE_DIM, seed=0, filter=mr.OccurrenceFilter(t)))
     served = 0
     for step, start in enumerate(range(0, TAIL_EVENTS, BATCH)):
         rows = table.lookup(stream[start:start + BATCH], now=step)
@@ -127,10 +108,10 @@ for t in THRESHOLDS:
     expected_rows = int((counts >= t).sum())
     expected_served = int(np.maximum(counts - t + 1, 0).sum())  # an ID seen c >= t times reads c-t+1 rows
     assert len(table) == expected_rows and served == expected_served
-    occ[t] = {"rows": len(table), "served": served / TAIL_EVENTS,
-              "pending": int(((counts >= 1) & (counts < t)).sum()), "mem": table.memory_bytes()}
-glue("table_dim", TABLE_DIM, display=False)
-glue("dict_bytes_per_row", occ[1]["mem"] / occ[1]["rows"], display=False)
+    occ[t] = {"rows": len(table), "rows_share": len(table) / distinct, "served": served / TAIL_EVENTS,
+              "zeros": 1 - served / TAIL_EVENTS, "pending": int(((counts >= 1) & (counts < t)).sum()),
+              "mem": table.memory_bytes(), "mem_mib": table.memory_bytes() / 2**20}
+mr.labs.glue_many(table_dim=TABLE_DIM, dict_bytes_per_row=occ[1]["mem"] / occ[1]["rows"])
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -138,13 +119,8 @@ print(f"{'threshold':>9} {'rows':>7} {'% of IDs':>9} {'traffic served':>15} {'pe
 for t in THRESHOLDS:
     r = occ[t]
     print(f"{t:>9} {r['rows']:>7,} {r['rows'] / distinct:>9.1%} {r['served']:>15.1%} {r['pending']:>12,}")
-for t in THRESHOLDS:
-    glue(f"occ_rows_t{t}", occ[t]["rows"], display=False)
-    glue(f"occ_rows_share_t{t}", occ[t]["rows"] / distinct, display=False)
-    glue(f"occ_served_t{t}", occ[t]["served"], display=False)
-    glue(f"occ_zeros_t{t}", 1 - occ[t]["served"], display=False)
-    glue(f"occ_pending_t{t}", occ[t]["pending"], display=False)
-    glue(f"occ_mem_mib_t{t}", occ[t]["mem"] / 2**20, display=False)
+mr.labs.glue_many({f"occ_{field}_t{t}": occ[t][field] for t in THRESHOLDS
+                   for field in ("rows", "rows_share", "served", "zeros", "pending", "mem_mib")})
 
 # %% [markdown]
 # The `assert` above checks each table against what exact counting predicts: with
@@ -172,8 +148,7 @@ ax2.set_ylabel("share of lookups")
 ax2.set_title("Traffic served")
 ax2.legend(loc="lower left")
 fig.tight_layout()
-glue("fig_occurrence", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_occurrence", fig)
 
 # %% [markdown]
 # ## How a table uses a filter
@@ -185,7 +160,7 @@ plt.close(fig)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-tiny = DictTable(TableConfig(dim=2, seed=0, filter=OccurrenceFilter(3)))
+tiny = mr.DictTable(mr.TableConfig(dim=2, seed=0, filter=mr.OccurrenceFilter(3)))
 ones = np.ones((1, 2), dtype=np.float32)
 print("serving lookup, t=0:", tiny.lookup([7], now=0, train=False), "rows:", len(tiny))
 for now in (1, 2):
@@ -193,7 +168,7 @@ for now in (1, 2):
     tiny.apply_gradients([7], ones)
     print(f"training lookup, t={now}:", row, "in table:", 7 in tiny)
 row = tiny.lookup([7], now=3)
-fresh = initial_rows(0, np.array([7], dtype=np.uint64), 2, 0.01)[0]
+fresh = mr.initial_rows(0, np.array([7], dtype=np.uint64), 2, 0.01)[0]
 print("training lookup, t=3:", np.round(row, 5), "in table:", 7 in tiny)
 print("the admitted row is the initial row (earlier gradients dropped):", bool(np.array_equal(row[0], fresh)))
 
@@ -201,7 +176,7 @@ print("the admitted row is the initial row (earlier gradients dropped):", bool(n
 # ## The count-min filter: false admissions against memory
 #
 # A table asks its filter about each occurrence of an ID that has no row yet, and stops
-# asking once the ID is admitted (`DictTable._lookup`). The helper below replays the
+# asking once the ID is admitted (`DictTable.lookup`). The helper below replays the
 # stream through a filter in exactly that way, without building rows, and records each
 # admitted ID's true occurrence number at the moment of admission. An admission while the
 # true count is still below the threshold is a *false admission*.
@@ -234,13 +209,13 @@ def replay(filter_config, ids, seed=0):
 CM_THRESHOLD, CM_DEPTH = 5, 4
 CM_WIDTHS = (2**10, 2**12, 2**14, 2**16)
 never_reach = uniq[counts < CM_THRESHOLD]  # IDs an exact filter never admits
-exact_state, exact_admitted = replay(OccurrenceFilter(CM_THRESHOLD), stream)
+exact_state, exact_admitted = replay(mr.OccurrenceFilter(CM_THRESHOLD), stream)
 assert set(exact_admitted) == set(uniq[counts >= CM_THRESHOLD].tolist())
 assert all(c == CM_THRESHOLD for c in exact_admitted.values())
 
 cm = {}
 for width in CM_WIDTHS:
-    sketch, admitted = replay(CountMinFilter(CM_THRESHOLD, width=width, depth=CM_DEPTH), stream)
+    sketch, admitted = replay(mr.CountMinFilter(CM_THRESHOLD, width=width, depth=CM_DEPTH), stream)
     early = sum(1 for c in admitted.values() if c < CM_THRESHOLD)
     false_tail = sum(1 for k in never_reach.tolist() if k in admitted)
     assert min(admitted.values()) >= 1 and all(  # never late: admitted by its threshold-th sighting
@@ -249,7 +224,8 @@ for width in CM_WIDTHS:
     rest = np.array([k for k in uniq.tolist() if k not in admitted], dtype=np.uint64)
     over = sketch.estimate_many(rest) - np.array([true_count[k] for k in rest.tolist()])
     assert (over >= 0).all()
-    cm[width] = {"mem": int(sketch.counters.nbytes), "rows": len(admitted), "early": early,
+    cm[width] = {"mem": int(sketch.counters.nbytes), "mem_kib": sketch.counters.nbytes / 1024, "rows": len(admitted),
+                 "early": early,
                  "far": false_tail / never_reach.size, "early_share": early / len(admitted)}
 
 # %%
@@ -262,22 +238,16 @@ for width in CM_WIDTHS:
           f" {r['early']:>17,}")
 print(f"{'exact counts':>16} {'(see below)':>15} {len(exact_admitted):>7,} {0:>21.2%} {0:>17,}")
 
-glue("cm_threshold", CM_THRESHOLD, display=False)
-glue("cm_depth", CM_DEPTH, display=False)
-glue("cm_counter_max", int(CountMinSketch.MAX), display=False)
-glue("cm_never_reach", int(never_reach.size), display=False)
+mr.labs.glue_many(cm_threshold=CM_THRESHOLD, cm_depth=CM_DEPTH, cm_counter_max=int(mr.filters.CountMinSketch.MAX),
+                  cm_never_reach=never_reach.size, cm_exact_rows=len(exact_admitted))
 for width in CM_WIDTHS:
     k = int(math.log2(width))
-    glue(f"cm_far_w{k}", cm[width]["far"], display=False)
-    glue(f"cm_mem_w{k}", cm[width]["mem"], display=False)
-    glue(f"cm_mem_kib_w{k}", cm[width]["mem"] / 1024, display=False)
-    glue(f"cm_rows_w{k}", cm[width]["rows"], display=False)
-glue("cm_exact_rows", len(exact_admitted), display=False)
-glue("exact_filter_bytes", exact_state.memory_bytes(), display=False)
-glue("exact_filter_mib", exact_state.memory_bytes() / 2**20, display=False)
-glue("exact_pending", len(exact_state), display=False)
-glue("exact_key_kib", len(exact_state) * 8 / 1024, display=False)  # 8-byte keys alone, no counts or index
-glue("exact_vs_cm16", exact_state.memory_bytes() / cm[2**16]["mem"], display=False)
+    mr.labs.glue_many({f"cm_{field}_w{k}": cm[width][field] for field in ("far", "mem", "mem_kib", "rows")})
+mr.labs.glue_many(
+    exact_filter_bytes=exact_state.memory_bytes(), exact_filter_mib=exact_state.memory_bytes() / 2**20,
+    exact_pending=len(exact_state), exact_vs_cm16=exact_state.memory_bytes() / cm[2**16]["mem"],
+    exact_key_kib=len(exact_state) * 8 / 1024,  # 8-byte keys alone, no counts or index
+)
 
 # %%
 print(f"exact filter: {exact_state.memory_bytes():,} bytes (memory_bytes(), CPython object sizes)"
@@ -303,8 +273,7 @@ ax.set_ylim(-0.05, 1.1)
 ax.set_title(f"Count-min filter, threshold {CM_THRESHOLD}: false admissions vs memory")
 ax.legend(fontsize=8, loc="upper right")
 fig.tight_layout()
-glue("fig_countmin", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_countmin", fig)
 
 # %% [markdown]
 # ## The probabilistic filter: admission curves
@@ -321,7 +290,7 @@ PROB_THRESHOLDS = (2, 5, 10)
 curves = {}
 for mode in ("equal", "proportional"):
     for t in PROB_THRESHOLDS:
-        spec = ProbabilisticFilter(t, mode=mode)
+        spec = mr.ProbabilisticFilter(t, mode=mode)
         admitter = spec.build(seed=2024)
         admitted_after = np.full(PROB_IDS, PROB_MAX_SIGHTINGS + 1)
         for key in range(PROB_IDS):
@@ -333,9 +302,7 @@ for mode in ("equal", "proportional"):
         measured = (admitted_after[None, :] <= c_axis[:, None]).mean(axis=1)
         formula = 1 - (1 - spec.probability) ** c_axis
         curves[mode, t] = (spec.probability, measured, formula, admitter.memory_bytes())
-glue("prob_ids", PROB_IDS, display=False)
-glue("prob_max_sightings", PROB_MAX_SIGHTINGS, display=False)
-glue("prob_state_bytes", curves["equal", 5][3], display=False)
+mr.labs.glue_many(prob_ids=PROB_IDS, prob_max_sightings=PROB_MAX_SIGHTINGS, prob_state_bytes=curves["equal", 5][3])
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -344,12 +311,11 @@ for (mode, t), (p, measured, formula, _) in curves.items():
     gap = np.abs(measured - formula).max()
     print(f"{mode:>12} {t:>3} {p:>6.3f} {measured[t - 1]:>16.3f} {formula[t - 1]:>8.3f} {gap:>19.3f}")
 for (mode, t), (p, measured, formula, _) in curves.items():
-    glue(f"prob_p_{mode}_t{t}", p, display=False)
-    glue(f"prob_meas_{mode}_t{t}", float(measured[t - 1]), display=False)
-    glue(f"prob_formula_{mode}_t{t}", float(formula[t - 1]), display=False)
+    mr.labs.glue_many({f"prob_p_{mode}_t{t}": p, f"prob_meas_{mode}_t{t}": measured[t - 1],
+                       f"prob_formula_{mode}_t{t}": formula[t - 1]})
 prob_gap = max(np.abs(m - f).max() for _, m, f, _ in curves.values())
-glue("prob_max_gap", float(prob_gap), display=False)
-assert all(abs(equal_probability(t) - curves["equal", t][0]) == 0 for t in PROB_THRESHOLDS)
+mr.labs.glue_many(prob_max_gap=prob_gap)
+assert all(abs(mr.filters.equal_probability(t) - curves["equal", t][0]) == 0 for t in PROB_THRESHOLDS)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8), sharey=True)
@@ -367,8 +333,7 @@ for ax, mode in zip(axes, ("equal", "proportional")):
 axes[0].set_ylabel("share of IDs admitted")
 fig.suptitle("Probabilistic filter: measured (dots) vs formula (lines); x marks c = T")
 fig.tight_layout()
-glue("fig_probabilistic", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_probabilistic", fig)
 
 # %% [markdown]
 # ## Expiry on a churning stream
@@ -385,10 +350,10 @@ plt.close(fig)
 CHURN_EVENTS, CHURN_RATE, CHURN_WINDOW, CHURN_ALPHA = 100_000, 20, 20_000, 1.1
 CHURN_DRIFT, CHURN_SEED, CHURN_BATCH = 10, 11, 2_000
 rng = np.random.default_rng(CHURN_SEED)
-ranks = rng.choice(CHURN_WINDOW, size=CHURN_EVENTS, p=zipf_probabilities(CHURN_WINDOW, CHURN_ALPHA))
+ranks = rng.choice(CHURN_WINDOW, size=CHURN_EVENTS, p=mr.zipf_probabilities(CHURN_WINDOW, CHURN_ALPHA))
 seconds = np.arange(CHURN_EVENTS) // CHURN_RATE
 item = seconds * CHURN_DRIFT + CHURN_WINDOW - 1 - ranks  # rank 0 is the newest item
-churn = mix64(item.astype(np.uint64), CHURN_SEED)
+churn = mr.hashing.mix64(item.astype(np.uint64), CHURN_SEED)
 churn_distinct = int(np.unique(churn).size)
 print(f"{churn_distinct:,} distinct IDs over {seconds[-1] + 1:,} s of event time")
 
@@ -399,7 +364,7 @@ setups = {"no TTL": (None, None), f"TTL {TTL_SHORT} s": (TTL_SHORT, None),
 batch_times = seconds[::CHURN_BATCH]
 sizes = {}
 for name, (ttl, cap) in setups.items():
-    table = DictTable(TableConfig(dim=TABLE_DIM, seed=0, ttl=ttl))
+    table = mr.DictTable(mr.TableConfig(dim=TABLE_DIM, seed=0, ttl=ttl))
     trace = []
     for start, now in zip(range(0, CHURN_EVENTS, CHURN_BATCH), batch_times.tolist()):
         table.lookup(churn[start:start + CHURN_BATCH], now=now)
@@ -421,24 +386,18 @@ for name, trace in sizes.items():
 half = len(batch_times) // 2
 for key, name in (("nottl", "no TTL"), ("ttl_short", f"TTL {TTL_SHORT} s"), ("ttl_long", f"TTL {TTL_LONG} s"),
                   ("lru", f"LRU cap {LRU_CAPACITY:,}")):
-    glue(f"churn_rows_{key}_end", int(sizes[name][-1]), display=False)
-    glue(f"churn_rows_{key}_half", int(sizes[name][half - 1]), display=False)
-    glue(f"churn_rows_{key}_mean2", float(sizes[name][half:].mean()), display=False)
-glue("churn_events", CHURN_EVENTS, display=False)
-glue("churn_rate", CHURN_RATE, display=False)
-glue("churn_window", CHURN_WINDOW, display=False)
-glue("churn_drift", CHURN_DRIFT, display=False)
-glue("churn_batch", CHURN_BATCH, display=False)
-glue("churn_batch_seconds", CHURN_BATCH // CHURN_RATE, display=False)
-glue("churn_minutes", int(CHURN_EVENTS / CHURN_RATE / 60), display=False)
-glue("churn_distinct", churn_distinct, display=False)
-glue("ttl_short", TTL_SHORT, display=False)
-glue("ttl_long", TTL_LONG, display=False)
-glue("lru_capacity", LRU_CAPACITY, display=False)
-glue("churn_half_minutes", int(batch_times[half - 1] // 60), display=False)
-glue("churn_end_minutes", int(batch_times[-1] // 60), display=False)
+    trace = sizes[name]
+    mr.labs.glue_many({f"churn_rows_{key}_end": trace[-1], f"churn_rows_{key}_half": trace[half - 1],
+                       f"churn_rows_{key}_mean2": trace[half:].mean()})
 ttl_flat = sizes[f"TTL {TTL_LONG} s"][half:]
-glue("churn_ttl_long_spread", float((ttl_flat.max() - ttl_flat.min()) / ttl_flat.mean()), display=False)
+mr.labs.glue_many(
+    churn_events=CHURN_EVENTS, churn_rate=CHURN_RATE, churn_window=CHURN_WINDOW, churn_drift=CHURN_DRIFT,
+    churn_batch=CHURN_BATCH, churn_batch_seconds=CHURN_BATCH // CHURN_RATE,
+    churn_minutes=int(CHURN_EVENTS / CHURN_RATE / 60), churn_distinct=churn_distinct,
+    ttl_short=TTL_SHORT, ttl_long=TTL_LONG, lru_capacity=LRU_CAPACITY,
+    churn_half_minutes=batch_times[half - 1] // 60, churn_end_minutes=batch_times[-1] // 60,
+    churn_ttl_long_spread=(ttl_flat.max() - ttl_flat.min()) / ttl_flat.mean(),
+)
 
 # %%
 fig, ax = plt.subplots(figsize=(6.8, 4))
@@ -446,13 +405,11 @@ minutes = batch_times / 60
 for (name, trace), style in zip(sizes.items(), ("-", "-", "-", "--")):
     label = name + (" (extension, not in the paper)" if name.startswith("LRU") else "")
     ax.plot(minutes, trace, style, label=label)
-ax.set_xlabel("event time (minutes)")
-ax.set_ylabel("rows in the table")
-ax.set_title("A churning stream: table size with and without expiry")
+ax.set(xlabel="event time (minutes)", ylabel="rows in the table",
+       title="A churning stream: table size with and without expiry")
 ax.legend(fontsize=8)
 fig.tight_layout()
-glue("fig_churn", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_churn", fig)
 
 # %% [markdown]
 # The assert inside the loop checks the TTL tables exactly: after `expire(now)`, a table

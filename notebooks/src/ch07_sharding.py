@@ -1,8 +1,8 @@
 # %% [markdown]
 # # Lab: sharding and the worker/parameter-server split
 #
-# The companion lab of chapter 7. We route IDs to shards with `route` and split a batch
-# with `split_by_shard`; check why the routing hash is salted; measure how evenly rows and
+# The companion lab of chapter 7. We route IDs to shards with `mr.route` and split a batch
+# with `mr.tables.routing.split_by_shard`; check why the routing hash is salted; measure how evenly rows and
 # traffic spread over 2 to 16 shards under Zipf traffic, and what worker-side dedup,
 # replication and caching do to the hot shard; check that a `ShardedTable` is bit-identical
 # to one `NumbaTable`; time shard-parallel batches on two threads; watch per-shard filters;
@@ -19,18 +19,11 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-from myst_nb import glue
 
 import monolith_ref as mr
-from monolith_ref.data import zipf_ids, zipf_probabilities
-from monolith_ref.filters import CountMinFilter, OccurrenceFilter, ProbabilisticFilter
-from monolith_ref.hashing import mix64
-from monolith_ref.optim import Adagrad
-from monolith_ref.tables import NumbaTable, ShardedTable, TableConfig
-from monolith_ref.tables.sharded_table import route, split_by_shard
 
 CPUS = os.cpu_count() or 1
-glue("cpus", int(CPUS), display=False)
+mr.labs.glue_many(cpus=int(CPUS))
 print("monolith_ref", mr.__version__)
 
 # %% [markdown]
@@ -44,15 +37,15 @@ print("monolith_ref", mr.__version__)
 # %%
 # NBVAL_CHECK_OUTPUT
 ids = np.array([101, 101, 7, 42, 99, 1234, 5, 77, 300, 101], dtype=np.uint64)
-shards = route(ids, 3, seed=0)
-parts = split_by_shard(shards, 3)
+shards = mr.route(ids, 3, seed=0)
+parts = mr.tables.routing.split_by_shard(shards, 3)
 print("shard of each ID:   ", shards.tolist())
 for s, pos in enumerate(parts):
     print(f"shard {s}: positions {pos.tolist()}, IDs {ids[pos].tolist()}")
 
-cfg_small = TableConfig(dim=4, seed=0)
-single = NumbaTable(cfg_small)
-sharded = ShardedTable(cfg_small, num_shards=3, threads=1)
+cfg_small = mr.TableConfig(dim=4, seed=0)
+single = mr.NumbaTable(cfg_small)
+sharded = mr.ShardedTable(cfg_small, num_shards=3, threads=1)
 same = np.array_equal(single.lookup(ids, now=1), sharded.lookup(ids, now=1))
 print("sharded lookup == single-table lookup:", same)
 print("rows per shard:", sharded.shard_sizes().tolist(), "total", len(sharded))
@@ -72,11 +65,11 @@ print("rows per shard:", sharded.shard_sizes().tolist(), "total", len(sharded))
 # NBVAL_CHECK_OUTPUT
 SALT_N, SALT_BUCKETS, SALT_SEED = 4, 4096, 0
 salt_keys = np.random.default_rng(11).integers(0, 2**63, size=100_000, dtype=np.int64).astype(np.uint64)
-index_hash = mix64(salt_keys, SALT_SEED)  # the index's first bucket hash, before the mask
+index_hash = mr.hashing.mix64(salt_keys, SALT_SEED)  # the index's first bucket hash, before the mask
 bucket = index_hash & np.uint64(SALT_BUCKETS - 1)
 routers = {
     "same hash as the index": (index_hash % np.uint64(SALT_N)).astype(np.int64),
-    "salted (route)": route(salt_keys, SALT_N, SALT_SEED),
+    "salted (route)": mr.route(salt_keys, SALT_N, SALT_SEED),
 }
 reach = {}
 for name, shard_of in routers.items():
@@ -85,10 +78,9 @@ for name, shard_of in routers.items():
     print(f"{name:>24}: {on0.sum():>6,} keys on shard 0 reach {reach[name]:.3f} of its buckets")
 
 # %% tags=["remove-cell"]
-glue("salt_shards", SALT_N, display=False)
-glue("salt_buckets", SALT_BUCKETS, display=False)
-glue("salt_reach_same", float(reach["same hash as the index"]), display=False)
-glue("salt_reach_salted", float(reach["salted (route)"]), display=False)
+mr.labs.glue_many(salt_shards=SALT_N, salt_buckets=SALT_BUCKETS,
+                  salt_reach_same=float(reach["same hash as the index"]),
+                  salt_reach_salted=float(reach["salted (route)"]))
 
 # %% [markdown]
 # ## Load balance under Zipf traffic
@@ -107,16 +99,16 @@ ALPHAS = (0.8, 1.1, 1.4)
 NS = (2, 4, 8, 16)
 streams, balance = {}, {}
 for alpha in ALPHAS:
-    stream = zipf_ids(BAL_EVENTS, BAL_VOCAB, alpha, seed=BAL_SEED)
+    stream = mr.zipf_ids(BAL_EVENTS, BAL_VOCAB, alpha, seed=BAL_SEED)
     streams[alpha] = stream
     uniq = np.unique(stream)
-    top_share = float(zipf_probabilities(BAL_VOCAB, alpha)[0])
+    top_share = float(mr.zipf_probabilities(BAL_VOCAB, alpha)[0])
     for n in NS:
-        table = ShardedTable(TableConfig(dim=4, seed=0), num_shards=n, threads=1)
+        table = mr.ShardedTable(mr.TableConfig(dim=4, seed=0), num_shards=n, threads=1)
         table.lookup(uniq, now=1)
         rows = table.shard_sizes()
-        assert np.array_equal(rows, np.bincount(route(uniq, n, 0), minlength=n))
-        traffic = np.bincount(route(stream, n, 0), minlength=n)
+        assert np.array_equal(rows, np.bincount(mr.route(uniq, n, 0), minlength=n))
+        traffic = np.bincount(mr.route(stream, n, 0), minlength=n)
         balance[alpha, n] = dict(rows=rows, traffic=traffic, distinct=uniq.size, top=top_share,
                                  rows_imb=float(rows.max() / rows.mean()),
                                  traffic_imb=float(traffic.max() / traffic.mean()))
@@ -130,22 +122,28 @@ for (alpha, n), b in balance.items():
           f"{b['traffic_imb']:>17.2f} {n * b['top']:>14.2f}")
 
 # %% tags=["remove-cell"]
-glue("bal_events", BAL_EVENTS, display=False)
-glue("bal_alphas", ", ".join(str(a) for a in ALPHAS[:-1]) + f" and {ALPHAS[-1]}", display=False)
-glue("bal_ns", ", ".join(str(n) for n in NS[:-1]) + f" and {NS[-1]}", display=False)
-glue("bal_vocab", BAL_VOCAB, display=False)
-for alpha in ALPHAS:
-    a = f"{int(round(alpha * 10)):02d}"
-    glue(f"bal_distinct_a{a}", int(balance[alpha, 16]["distinct"]), display=False)
-    glue(f"bal_top_a{a}", float(balance[alpha, 16]["top"]), display=False)
-    for n in NS:
-        glue(f"bal_traffic_a{a}_n{n}", balance[alpha, n]["traffic_imb"], display=False)
-        glue(f"bal_rows_a{a}_n{n}", balance[alpha, n]["rows_imb"], display=False)
-glue("bal_rows_worst", max(b["rows_imb"] for b in balance.values()), display=False)
-glue("bal_floor_a14_n16", 16 * balance[1.4, 16]["top"], display=False)
+def listed(values):
+    """``0.8, 1.1 and 1.4``: values as the prose lists them."""
+    return ", ".join(str(v) for v in values[:-1]) + f" and {values[-1]}"
+
+
+def alpha_key(alpha):
+    """``a14`` for ``alpha = 1.4``: the part of a glue name that says which stream."""
+    return f"a{int(round(alpha * 10)):02d}"
+
+
+per_stream = {}
+for (alpha, n), b in balance.items():
+    a = alpha_key(alpha)
+    per_stream |= {f"bal_traffic_{a}_n{n}": b["traffic_imb"], f"bal_rows_{a}_n{n}": b["rows_imb"]}
+    if n == 16:
+        per_stream |= {f"bal_distinct_{a}": int(b["distinct"]), f"bal_top_{a}": float(b["top"])}
 hot = balance[1.4, 16]
-glue("bal_hot_shard_share", float(hot["traffic"].max() / BAL_EVENTS), display=False)
-glue("bal_mean_shard_share", 1 / 16, display=False)
+mr.labs.glue_many(
+    per_stream, bal_events=BAL_EVENTS, bal_alphas=listed(ALPHAS), bal_ns=listed(NS), bal_vocab=BAL_VOCAB,
+    bal_rows_worst=max(b["rows_imb"] for b in balance.values()), bal_floor_a14_n16=16 * hot["top"],
+    bal_hot_shard_share=float(hot["traffic"].max() / BAL_EVENTS), bal_mean_shard_share=1 / 16,
+)
 
 # %% [markdown]
 # The plot: on the left the imbalance of traffic (solid) and of rows (dashed) against the
@@ -170,7 +168,7 @@ ax1.legend(fontsize=8)
 n16 = balance[1.4, 16]
 hot_id = np.unique(streams[1.4], return_counts=True)
 hot_key = hot_id[0][np.argmax(hot_id[1])]
-hot_shard = int(route(np.array([hot_key], dtype=np.uint64), 16, 0)[0])
+hot_shard = mr.tables.routing.route_key(hot_key, 16, 0)
 share = n16["traffic"] / BAL_EVENTS
 hot_part = np.zeros(16)
 hot_part[hot_shard] = hot_id[1].max() / BAL_EVENTS
@@ -182,8 +180,7 @@ ax2.set_ylabel("share of lookups")
 ax2.set_title("16 shards, alpha 1.4")
 ax2.legend(fontsize=8)
 fig.tight_layout()
-glue("fig_balance", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_balance", fig)
 
 # %% [markdown]
 # ### Remedies for the hot shard
@@ -205,17 +202,17 @@ REM_N, REM_BATCH, REM_ALPHA = 16, 4096, 1.4
 stream = streams[REM_ALPHA]
 keys, counts = np.unique(stream, return_counts=True)
 order = np.argsort(-counts, kind="stable")
-base_traffic = np.bincount(route(stream, REM_N, 0), minlength=REM_N)
+base_traffic = np.bincount(mr.route(stream, REM_N, 0), minlength=REM_N)
 
 dedup_traffic = np.zeros(REM_N, dtype=np.int64)
 for start in range(0, stream.size, REM_BATCH):
-    dedup_traffic += np.bincount(route(np.unique(stream[start:start + REM_BATCH]), REM_N, 0), minlength=REM_N)
+    dedup_traffic += np.bincount(mr.route(np.unique(stream[start:start + REM_BATCH]), REM_N, 0), minlength=REM_N)
 
 remedies = {"none": (base_traffic.max() / base_traffic.mean(), 0.0),
             "dedup per batch": (dedup_traffic.max() / dedup_traffic.mean(), 0.0)}
 for k in (1, 16, 256):
     hot_keys, hot_counts = keys[order[:k]], counts[order[:k]]
-    rest = base_traffic - np.bincount(route(hot_keys, REM_N, 0), weights=hot_counts, minlength=REM_N)
+    rest = base_traffic - np.bincount(mr.route(hot_keys, REM_N, 0), weights=hot_counts, minlength=REM_N)
     replicated = rest + hot_counts.sum() / REM_N
     remedies[f"replicate top {k}"] = (replicated.max() / replicated.mean(), 0.0)
     remedies[f"cache top {k} at workers"] = (rest.max() / rest.mean(), hot_counts.sum() / stream.size)
@@ -227,45 +224,48 @@ for name, (imb, absorbed) in remedies.items():
     print(f"{name:>24} {imb:>17.2f} {absorbed:>18.1%}")
 
 # %% tags=["remove-cell"]
-glue("rem_batch", REM_BATCH, display=False)
-glue("rem_dedup", float(remedies["dedup per batch"][0]), display=False)
+per_k = {}
 for k in (1, 16, 256):
-    glue(f"rem_replicate_{k}", float(remedies[f"replicate top {k}"][0]), display=False)
-    glue(f"rem_cache_{k}", float(remedies[f"cache top {k} at workers"][0]), display=False)
-    glue(f"rem_cache_{k}_absorbed", float(remedies[f"cache top {k} at workers"][1]), display=False)
+    cache_imb, absorbed = remedies[f"cache top {k} at workers"]
+    per_k |= {f"rem_replicate_{k}": float(remedies[f"replicate top {k}"][0]), f"rem_cache_{k}": float(cache_imb),
+              f"rem_cache_{k}_absorbed": float(absorbed)}
+mr.labs.glue_many(per_k, rem_batch=REM_BATCH, rem_dedup=float(remedies["dedup per batch"][0]))
 
 # %% [markdown]
 # ## A sharded table is one table, bit for bit
 #
 # A `NumbaTable` and a `ShardedTable` of four `NumbaTable` shards on two threads, both with
 # Adagrad and an exact occurrence filter (threshold 2), go through the same 25 training
-# steps on a Zipf stream: a training lookup, then seeded gradients. Then we compare every
-# exported array, exactly.
+# steps on a Zipf stream: a training lookup, then seeded gradients
+# (`mr.labs.run_table_program` drives both). Then we compare every exported array,
+# exactly. Last, `split_state` cuts the single table's export by shard:
+# each part must hold exactly the rows of that shard, and `merge_states` must put the parts
+# back together as they were.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-cfg_eq = TableConfig(dim=8, seed=3, optimizer=Adagrad(lr=0.05), filter=OccurrenceFilter(2))
-one = NumbaTable(cfg_eq)
-four = ShardedTable(cfg_eq, num_shards=4, threads=2)
-eq_stream = zipf_ids(25 * 2000, 200_000, 1.1, seed=21)
-grad_rng = np.random.default_rng(22)
-lookups_equal = True
-for step, batch in enumerate(np.split(eq_stream, 25)):
-    a, b = one.lookup(batch, now=step), four.lookup(batch, now=step)
-    lookups_equal &= bool(np.array_equal(a, b))
-    grads = grad_rng.standard_normal((batch.size, 8)).astype(np.float32)
-    one.apply_gradients(batch, grads)
-    four.apply_gradients(batch, grads)
+EQ_STEPS = 25
+cfg_eq = mr.TableConfig(dim=8, seed=3, optimizer=mr.Adagrad(lr=0.05), filter=mr.OccurrenceFilter(2))
+one = mr.NumbaTable(cfg_eq)
+four = mr.ShardedTable(cfg_eq, num_shards=4, threads=2)
+eq_stream = mr.zipf_ids(EQ_STEPS * 2000, 200_000, 1.1, seed=21)
+lookups_equal = mr.labs.run_table_program([one, four], eq_stream, EQ_STEPS, grad_seed=22)
 ea, eb = one.export(), four.export()
+row_keys = ("ids", "embeddings", "opt_state", "last_seen")
 print("every training lookup equal:", lookups_equal)
-for key in ("ids", "embeddings", "opt_state", "last_seen"):
+for key in row_keys:
     print(f"{key:>10} identical: {np.array_equal(ea[key], eb[key])}")
 print("rows:", len(one), len(four), "per shard:", four.shard_sizes().tolist())
+by_shard = mr.split_state(ea, 4, cfg_eq.seed)
+split_equal = all(np.array_equal(part[k], shard.export()[k])
+                  for part, shard in zip(by_shard, four.shards) for k in row_keys)
+merged = mr.merge_states(by_shard)
+print("one table's rows split by shard == each shard's rows:", split_equal)
+print("split, then merged == the table's rows:", all(np.array_equal(merged[k], ea[k]) for k in row_keys))
 four.close()
 
 # %% tags=["remove-cell"]
-glue("eq_rows", len(one), display=False)
-glue("eq_steps", 25, display=False)
+mr.labs.glue_many(eq_rows=len(one), eq_steps=EQ_STEPS)
 
 # %% [markdown]
 # ## Shard-parallel batches
@@ -283,14 +283,14 @@ glue("eq_steps", 25, display=False)
 
 # %%
 SPD_DIM, SPD_RESIDENT, SPD_BATCH, SPD_REPEATS = 16, 200_000, 500_000, 9
-cfg_spd = TableConfig(dim=SPD_DIM, seed=0, optimizer=Adagrad())
+cfg_spd = mr.TableConfig(dim=SPD_DIM, seed=0, optimizer=mr.Adagrad())
 rng = np.random.default_rng(5)
 resident = rng.integers(0, 2**63, size=SPD_RESIDENT, dtype=np.int64).astype(np.uint64)
 big = resident[rng.integers(0, SPD_RESIDENT, size=SPD_BATCH)]
 big_grads = rng.standard_normal((SPD_BATCH, SPD_DIM)).astype(np.float32)
-tables = {"one NumbaTable": NumbaTable(cfg_spd, capacity=1 << 18),
-          "2 shards, threads=1": ShardedTable(cfg_spd, num_shards=2, threads=1),
-          "2 shards, threads=2": ShardedTable(cfg_spd, num_shards=2, threads=2)}
+tables = {"one NumbaTable": mr.NumbaTable(cfg_spd, capacity=1 << 18),
+          "2 shards, threads=1": mr.ShardedTable(cfg_spd, num_shards=2, threads=1),
+          "2 shards, threads=2": mr.ShardedTable(cfg_spd, num_shards=2, threads=2)}
 for t in tables.values():
     t.lookup(resident, now=1)
     t.apply_gradients(big[:1000], big_grads[:1000])  # warm every code path once
@@ -315,7 +315,7 @@ for op in ops:
         print(f"{op:>16} {name:>20}: {med[op, name] * 1e3:8.1f} ms "
               f"({SPD_BATCH / med[op, name] / 1e6:5.1f} M IDs/s)")
 for t in tables.values():
-    if isinstance(t, ShardedTable):
+    if isinstance(t, mr.ShardedTable):
         t.close()
 
 speedup_lookup = med["lookup", "2 shards, threads=1"] / med["lookup", "2 shards, threads=2"]
@@ -328,33 +328,25 @@ print(f"threads=2 over threads=1: lookup {speedup_lookup:.2f}x, apply_gradients 
 print(f"threads=2 over one table: lookup {vs_one_lookup:.2f}x, apply_gradients {vs_one_apply:.2f}x")
 
 # The routing and splitting that run in the calling thread, before any shard starts.
-split_times = []
-for _ in range(SPD_REPEATS):
-    start = time.perf_counter()
-    split_by_shard(route(big, 2, 0), 2)
-    split_times.append(time.perf_counter() - start)
+split_times = mr.labs.timed_rounds(
+    SPD_REPEATS, split=lambda: mr.tables.routing.split_by_shard(mr.route(big, 2, 0), 2))["split"]
 split_share = float(np.median(split_times)) / med["lookup", "2 shards, threads=2"]
 print(f"route + split_by_shard: {np.median(split_times) * 1e3:.1f} ms, "
       f"{split_share:.0%} of the threaded lookup")
 
 # %% tags=["remove-cell"]
-glue("spd_dim", SPD_DIM, display=False)
-glue("spd_resident", SPD_RESIDENT, display=False)
-glue("spd_batch", SPD_BATCH, display=False)
-glue("spd_repeats", SPD_REPEATS, display=False)
-glue("spd_speedup_lookup", float(speedup_lookup), display=False)
-glue("spd_speedup_apply", float(speedup_apply), display=False)
-glue("spd_vs_one_lookup", float(vs_one_lookup), display=False)
-glue("spd_vs_one_apply", float(vs_one_apply), display=False)
-glue("spd_overhead_lookup", float(overhead_lookup), display=False)
-glue("spd_split_share", float(split_share), display=False)
-glue("spd_cores_busy", cores_busy, display=False)
 if cores_busy >= 1.5:
     verdict = "both cores were ours for most of the threaded runs, so the ratios show what the design gives"
 else:
     verdict = ("another program held a core for much of the threaded runs, so the ratios show the machine's load "
                "more than the design; rerun the lab on an idle machine")
-glue("spd_verdict", verdict, display=False)
+mr.labs.glue_many(
+    spd_dim=SPD_DIM, spd_resident=SPD_RESIDENT, spd_batch=SPD_BATCH, spd_repeats=SPD_REPEATS,
+    spd_speedup_lookup=float(speedup_lookup), spd_speedup_apply=float(speedup_apply),
+    spd_vs_one_lookup=float(vs_one_lookup), spd_vs_one_apply=float(vs_one_apply),
+    spd_overhead_lookup=float(overhead_lookup), spd_split_share=float(split_share), spd_cores_busy=cores_busy,
+    spd_verdict=verdict,
+)
 
 # %% [markdown]
 # ## Filters per shard
@@ -371,26 +363,27 @@ glue("spd_verdict", verdict, display=False)
 
 # %%
 FLT_EVENTS, FLT_SHARDS, FLT_T, FLT_WIDTH = 60_000, 8, 3, 8192
-flt_stream = zipf_ids(FLT_EVENTS, 1_000_000, 1.1, seed=31)
+flt_stream = mr.zipf_ids(FLT_EVENTS, 1_000_000, 1.1, seed=31)
 flt_keys, flt_counts = np.unique(flt_stream, return_counts=True)
 true_count = dict(zip(flt_keys.tolist(), flt_counts.tolist()))
 
 
 def run_filter(filter_cfg, num_shards=None):
-    cfg = TableConfig(dim=4, seed=9, filter=filter_cfg)
-    table = NumbaTable(cfg) if num_shards is None else ShardedTable(cfg, num_shards=num_shards, threads=1)
+    """The IDs that got a row, streaming ``flt_stream`` through one table (or ``num_shards`` shards)."""
+    cfg = mr.TableConfig(dim=4, seed=9, filter=filter_cfg)
+    table = mr.NumbaTable(cfg) if num_shards is None else mr.ShardedTable(cfg, num_shards=num_shards, threads=1)
     for step, batch in enumerate(np.split(flt_stream, 30)):
         table.lookup(batch, now=step)
     return set(table.export()["ids"].tolist())
 
 
 cases = [
-    ("exact count", OccurrenceFilter(FLT_T), OccurrenceFilter(FLT_T)),
-    ("count-min, same width", CountMinFilter(FLT_T, width=FLT_WIDTH, depth=2),
-     CountMinFilter(FLT_T, width=FLT_WIDTH, depth=2)),
-    ("count-min, width / 8", CountMinFilter(FLT_T, width=FLT_WIDTH, depth=2),
-     CountMinFilter(FLT_T, width=FLT_WIDTH // FLT_SHARDS, depth=2)),
-    ("probabilistic (equal)", ProbabilisticFilter(FLT_T), ProbabilisticFilter(FLT_T)),
+    ("exact count", mr.OccurrenceFilter(FLT_T), mr.OccurrenceFilter(FLT_T)),
+    ("count-min, same width", mr.CountMinFilter(FLT_T, width=FLT_WIDTH, depth=2),
+     mr.CountMinFilter(FLT_T, width=FLT_WIDTH, depth=2)),
+    ("count-min, width / 8", mr.CountMinFilter(FLT_T, width=FLT_WIDTH, depth=2),
+     mr.CountMinFilter(FLT_T, width=FLT_WIDTH // FLT_SHARDS, depth=2)),
+    ("probabilistic (equal)", mr.ProbabilisticFilter(FLT_T), mr.ProbabilisticFilter(FLT_T)),
 ]
 filter_rows = {}
 for name, one_cfg, shard_cfg in cases:
@@ -409,21 +402,17 @@ for name, (ra, rb, both, same_set, fa, fb) in filter_rows.items():
     print(f"{name:>22} {ra:>12,} {rb:>13,} {both:>8,} {str(same_set):>8} {fa:>12,} {fb:>12,}")
 
 # %% tags=["remove-cell"]
-glue("flt_events", FLT_EVENTS, display=False)
-glue("flt_shards", FLT_SHARDS, display=False)
-glue("flt_threshold", FLT_T, display=False)
-glue("flt_width", FLT_WIDTH, display=False)
-glue("flt_distinct", int(flt_keys.size), display=False)
-glue("flt_exact_same", bool(filter_rows["exact count"][3]), display=False)
-glue("flt_exact_rows", int(filter_rows["exact count"][0]), display=False)
+counts = {}
 for key, name in (("cm_same", "count-min, same width"), ("cm_eighth", "count-min, width / 8"),
                   ("prob", "probabilistic (equal)")):
     ra, rb, both, _, fa, fb = filter_rows[name]
-    glue(f"flt_{key}_rows_one", int(ra), display=False)
-    glue(f"flt_{key}_rows_sharded", int(rb), display=False)
-    glue(f"flt_{key}_both", int(both), display=False)
-    glue(f"flt_{key}_false_one", int(fa), display=False)
-    glue(f"flt_{key}_false_sharded", int(fb), display=False)
+    counts |= {f"flt_{key}_{suffix}": int(v) for suffix, v in
+               (("rows_one", ra), ("rows_sharded", rb), ("both", both), ("false_one", fa), ("false_sharded", fb))}
+mr.labs.glue_many(
+    counts, flt_events=FLT_EVENTS, flt_shards=FLT_SHARDS, flt_threshold=FLT_T, flt_width=FLT_WIDTH,
+    flt_distinct=int(flt_keys.size), flt_exact_same=bool(filter_rows["exact count"][3]),
+    flt_exact_rows=int(filter_rows["exact count"][0]),
+)
 
 # %% [markdown]
 # ## Why a parameter server and not all-reduce
@@ -475,22 +464,17 @@ print(f"all-reduce / parameter server: {bytes_allreduce / bytes_ps:.0f}x")
 print(f"all-reduce of a table of 10**9 rows: {2 * (W - 1) / W * 10**9 * PS_DIM * 4 / 2**30:,.0f} GiB per worker per step")
 
 # %% tags=["remove-cell"]
-glue("ps_table_rows", table_rows, display=False)
-glue("ps_workers", W, display=False)
-glue("ps_dim", PS_DIM, display=False)
-glue("ps_batch", PS_BATCH, display=False)
-glue("ps_bs_small", min(touched), display=False)
-glue("ps_bs_large", max(touched), display=False)
+per_batch_size = {}
 for bs, val in touched.items():
-    glue(f"ps_touched_{bs}", int(round(val)), display=False)
-    glue(f"ps_touched_frac_{bs}", float(val / table_rows), display=False)
-    glue(f"ps_batch_frac_{bs}", float(val / bs), display=False)
-glue("ps_table_mib", float(bytes_table / 2**20), display=False)
-glue("ps_allreduce_mib", float(bytes_allreduce / 2**20), display=False)
-glue("ps_ps_mib", float(bytes_ps / 2**20), display=False)
-glue("ps_a2a_mib", float(bytes_a2a / 2**20), display=False)
-glue("ps_ratio", float(bytes_allreduce / bytes_ps), display=False)
-glue("ps_allreduce_gib_1b", float(2 * (W - 1) / W * 10**9 * PS_DIM * 4 / 2**30), display=False)
+    per_batch_size |= {f"ps_touched_{bs}": int(round(val)), f"ps_touched_frac_{bs}": float(val / table_rows),
+                       f"ps_batch_frac_{bs}": float(val / bs)}
+mr.labs.glue_many(
+    per_batch_size, ps_table_rows=table_rows, ps_workers=W, ps_dim=PS_DIM, ps_batch=PS_BATCH,
+    ps_bs_small=min(touched), ps_bs_large=max(touched), ps_table_mib=float(bytes_table / 2**20),
+    ps_allreduce_mib=float(bytes_allreduce / 2**20), ps_ps_mib=float(bytes_ps / 2**20),
+    ps_a2a_mib=float(bytes_a2a / 2**20), ps_ratio=float(bytes_allreduce / bytes_ps),
+    ps_allreduce_gib_1b=float(2 * (W - 1) / W * 10**9 * PS_DIM * 4 / 2**30),
+)
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -510,5 +494,4 @@ for i, v in enumerate(vals):
 ax2.set_ylabel("MiB per worker per step (log)")
 ax2.set_title(f"W = {W} workers, batch {PS_BATCH:,}, dim {PS_DIM}")
 fig.tight_layout()
-glue("fig_traffic", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_traffic", fig)

@@ -22,17 +22,9 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from myst_nb import glue
 from tqdm.std import tqdm  # the text bar (the notebook bar would need ipywidgets)
 
 import monolith_ref as mr
-from monolith_ref.bench.training import SPARSE_INIT_ACC, SPARSE_LR, TRAINING_PRESETS, run_training_benchmark
-from monolith_ref.data.synthetic import Events, StreamConfig, synthetic_stream
-from monolith_ref.metrics import auc
-from monolith_ref.models import DeepFM, fm_interaction
-from monolith_ref.optim import SGD
-from monolith_ref.tables import NumbaTable, TableConfig, initial_rows
-from monolith_ref.training import ModelConfig, build_deepfm, evaluate, train_step
 
 # The layers are small: one PyTorch thread is faster than two on a busy 2-core machine
 # (TrainConfig pins it to 1 during train() for the same reason).
@@ -51,7 +43,7 @@ print("monolith_ref", mr.__version__)
 # NBVAL_CHECK_OUTPUT
 rng = np.random.default_rng(0)
 emb = torch.from_numpy(rng.standard_normal((3, 5, 4)).astype(np.float32))
-fast = fm_interaction(emb)
+fast = mr.models.fm_interaction(emb)
 brute = sum((emb[:, i] * emb[:, j]).sum(-1) for i, j in itertools.combinations(range(5), 2))
 print("fm_interaction:", [round(float(x), 4) for x in fast])
 print("pairwise sum:  ", [round(float(x), 4) for x in brute])
@@ -67,40 +59,38 @@ print("equal (float32 tolerance):", torch.allclose(fast, brute, atol=1e-5))
 # the best AUC any model could reach on the test day.
 
 # %%
-STREAM = StreamConfig(days=3, events_per_day=100_000, num_users=5000, num_items=2000,
+STREAM = mr.StreamConfig(days=3, events_per_day=100_000, num_users=5000, num_items=2000,
                       new_items_per_day=300, seed=0)
-events = synthetic_stream(STREAM)
+events = mr.synthetic_stream(STREAM)
 days = events.days()
-train_ev, test_ev = Events.concat(days[:2]), days[2]
+train_ev, test_ev = mr.Events.concat(days[:2]), days[2]
 train_ids = np.unique(train_ev.fields)
-ceiling = auc(test_ev.label, test_ev.prob)
+ceiling = mr.auc(test_ev.label, test_ev.prob)
 print(events)
 print(f"train {len(train_ev):,} events, test {len(test_ev):,}; click rate {train_ev.label.mean():.3f}")
 print(f"distinct feature IDs in training: {train_ids.size:,}; ceiling AUC on the test day: {ceiling:.3f}")
 
-glue("stream_events", len(events), display=False)
-glue("stream_users", STREAM.num_users, display=False)
-glue("stream_items", STREAM.num_items, display=False)
-glue("stream_new_items", STREAM.new_items_per_day, display=False)
-glue("train_events", len(train_ev), display=False)
-glue("test_events", len(test_ev), display=False)
-glue("click_rate", float(train_ev.label.mean()), display=False)
-glue("train_distinct_ids", int(train_ids.size), display=False)
-glue("ceiling_auc", float(ceiling), display=False)
-glue("field_names", ", ".join(events.field_names), display=False)
-glue("num_fields", len(events.field_names), display=False)
-glue("num_dense", int(events.dense.shape[1]), display=False)
+mr.labs.glue_fields("stream_", STREAM, names={"users": "num_users", "items": "num_items",
+                                              "new_items": "new_items_per_day"})
+mr.labs.glue_many(
+    stream_events=len(events), train_events=len(train_ev), test_events=len(test_ev),
+    click_rate=float(train_ev.label.mean()), train_distinct_ids=int(train_ids.size), ceiling_auc=float(ceiling),
+    field_names=", ".join(events.field_names), num_fields=len(events.field_names),
+    num_dense=int(events.dense.shape[1]),
+)
 
 # %% [markdown]
-# `build_deepfm` makes the model with the package's defaults: vectors of width 16 in one
+# `build_deepfm_for(events, config)` makes the model for the stream's fields and dense
+# features (`build_deepfm(num_fields, num_dense, config)` with the sizes read from the
+# events), with the package's defaults: vectors of width 16 in one
 # `NumbaTable` with Adagrad (learning rate 0.1, initial accumulator 1.0), first-order
 # weights in a second `NumbaTable` (`dim=1`) with FTRL, and a head with hidden layers of 64
 # and 32 units. Only the head holds PyTorch parameters.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-CFG = ModelConfig()
-model = build_deepfm(len(events.field_names), events.dense.shape[1], CFG)
+CFG = mr.ModelConfig()
+model = mr.build_deepfm_for(events, CFG)
 print(model)
 dense_params = sum(p.numel() for p in model.head.parameters())
 print("dense parameters (PyTorch, in the head):", dense_params)
@@ -110,16 +100,14 @@ print("vector table:", CFG.vector_optimizer, "state per row:", model.vectors.tab
 print("weight table:", CFG.weight_optimizer, "state per row:", model.weights.table.config.state_width)
 
 # %% tags=["remove-cell"]
-glue("dim", CFG.dim, display=False)
-glue("hidden", " and ".join(str(h) for h in CFG.hidden), display=False)
-glue("dense_params", int(dense_params), display=False)
-glue("adagrad_lr", float(CFG.vector_optimizer.lr), display=False)
-glue("adagrad_init", float(CFG.vector_optimizer.initial_accumulator), display=False)
-glue("ftrl_alpha", float(CFG.weight_optimizer.alpha), display=False)
-glue("ftrl_beta", float(CFG.weight_optimizer.beta), display=False)
-glue("ftrl_init", float(CFG.weight_optimizer.initial_accumulator), display=False)
-glue("vec_state_width", int(model.vectors.table.config.state_width), display=False)
-glue("w_state_width", int(model.weights.table.config.state_width), display=False)
+mr.labs.glue_fields("adagrad_", CFG.vector_optimizer, names={"lr": "lr", "init": "initial_accumulator"}, cast=float)
+mr.labs.glue_fields("ftrl_", CFG.weight_optimizer, names={"alpha": "alpha", "beta": "beta",
+                                                          "init": "initial_accumulator"}, cast=float)
+mr.labs.glue_many(
+    dim=CFG.dim, hidden=" and ".join(str(h) for h in CFG.hidden), dense_params=int(dense_params),
+    vec_state_width=int(model.vectors.table.config.state_width),
+    w_state_width=int(model.weights.table.config.state_width),
+)
 
 # %% [markdown]
 # ## The gradient check
@@ -138,14 +126,15 @@ g_rng = np.random.default_rng(0)
 steps = [((g_rng.integers(0, VOCAB, (16, FIELDS)) + np.arange(FIELDS) * VOCAB).astype(np.uint64),
           torch.from_numpy(g_rng.integers(0, 2, 16).astype(np.float32))) for _ in range(6)]
 
-ours = DeepFM(NumbaTable(TableConfig(dim=DIM, seed=SEED, init_scale=0.1, optimizer=SGD(lr=LR_SPARSE))),
-              NumbaTable(TableConfig(dim=1, seed=SEED + 1, init_scale=0.1, optimizer=SGD(lr=LR_SPARSE))),
-              num_fields=FIELDS, hidden=(8,), seed=1)
+ours = mr.DeepFM(
+    mr.NumbaTable(mr.TableConfig(dim=DIM, seed=SEED, init_scale=0.1, optimizer=mr.SGD(lr=LR_SPARSE))),
+    mr.NumbaTable(mr.TableConfig(dim=1, seed=SEED + 1, init_scale=0.1, optimizer=mr.SGD(lr=LR_SPARSE))),
+    num_fields=FIELDS, hidden=(8,), seed=1)
 all_ids = np.arange(FIELDS * VOCAB, dtype=np.uint64)
 ref_vec, ref_w = torch.nn.Embedding(FIELDS * VOCAB, DIM), torch.nn.Embedding(FIELDS * VOCAB, 1)
 with torch.no_grad():
-    ref_vec.weight.copy_(torch.from_numpy(initial_rows(SEED, all_ids, DIM, 0.1)))
-    ref_w.weight.copy_(torch.from_numpy(initial_rows(SEED + 1, all_ids, 1, 0.1)))
+    ref_vec.weight.copy_(torch.from_numpy(mr.initial_rows(SEED, all_ids, DIM, 0.1)))
+    ref_w.weight.copy_(torch.from_numpy(mr.initial_rows(SEED + 1, all_ids, 1, 0.1)))
 ref_head = copy.deepcopy(ours.head)
 
 opt_ours = torch.optim.SGD(ours.head.parameters(), lr=LR_DENSE)
@@ -178,11 +167,8 @@ print("same losses and parameters (|difference| < 1e-6):", worst < 1e-6)
 print("largest difference, rounded to 6 decimals:", round(worst, 6))
 
 # %% tags=["remove-cell"]
-glue("gc_steps", len(steps), display=False)
-glue("gc_ids_seen", int(seen.size), display=False)
-glue("gc_vocab", FIELDS * VOCAB, display=False)
-glue("gc_worst", float(worst), display=False)
-glue("gc_equal", "yes" if worst < 1e-6 else "no", display=False)
+mr.labs.glue_many(gc_steps=len(steps), gc_ids_seen=int(seen.size), gc_vocab=FIELDS * VOCAB, gc_worst=float(worst),
+                  gc_equal="yes" if worst < 1e-6 else "no")
 
 # %% [markdown]
 # ## Training for three epochs
@@ -195,7 +181,7 @@ glue("gc_equal", "yes" if worst < 1e-6 else "no", display=False)
 
 # %%
 BATCH, EPOCHS, EVAL_EVERY, SMOOTH = 1024, 3, 40, 20
-model = build_deepfm(len(events.field_names), events.dense.shape[1], ModelConfig())
+model = mr.build_deepfm_for(events, mr.ModelConfig())
 opt = torch.optim.Adam(model.head.parameters(), lr=1e-3)
 probe = test_ev[:20_000]
 curve = {"loss": [], "rows": [], "auc_step": [], "auc": [], "epoch_auc": [], "epoch_logloss": []}
@@ -207,13 +193,13 @@ bar = tqdm(total=EPOCHS * len(starts), desc="training", unit="step", mininterval
 for epoch in range(1, EPOCHS + 1):
     for start in starts:
         step += 1
-        curve["loss"].append(train_step(model, opt, train_ev[start : start + BATCH]))
+        curve["loss"].append(mr.train_step(model, opt, train_ev[start : start + BATCH]))
         curve["rows"].append(len(model.vectors.table))
         if step % EVAL_EVERY == 0:
             curve["auc_step"].append(step)
-            curve["auc"].append(evaluate(model, probe)["auc"])
+            curve["auc"].append(mr.evaluate(model, probe)["auc"])
         bar.update(1)
-    metrics = evaluate(model, test_ev)
+    metrics = mr.evaluate(model, test_ev)
     curve["epoch_auc"].append(metrics["auc"])
     curve["epoch_logloss"].append(metrics["logloss"])
     bar.set_postfix(epoch=epoch, test_auc=f"{metrics['auc']:.4f}", refresh=False)
@@ -226,21 +212,16 @@ for e in range(EPOCHS):
 print(f"{step} steps in {train_seconds:.1f} s")
 
 # %% tags=["remove-cell"]
-glue("epochs", EPOCHS, display=False)
-glue("eval_every", EVAL_EVERY, display=False)
-glue("probe_events", len(probe), display=False)
-glue("smooth_steps", SMOOTH, display=False)
-glue("adam_lr", float(opt.defaults["lr"]), display=False)
-glue("steps_per_epoch", len(starts), display=False)
-glue("train_seconds", float(train_seconds), display=False)
-glue("train_rate", float(EPOCHS * len(train_ev) / train_seconds), display=False)
+per_epoch = {}
 for e, (a, ll) in enumerate(zip(curve["epoch_auc"], curve["epoch_logloss"]), start=1):
-    glue(f"auc_epoch{e}", float(a), display=False)
-    glue(f"logloss_epoch{e}", float(ll), display=False)
-glue("final_auc", float(curve["epoch_auc"][-1]), display=False)
-glue("gap_to_ceiling", float(ceiling - curve["epoch_auc"][-1]), display=False)
-glue("loss_first_100", float(np.mean(curve["loss"][:100])), display=False)
-glue("loss_last_epoch", float(np.mean(curve["loss"][-len(starts):])), display=False)
+    per_epoch |= {f"auc_epoch{e}": float(a), f"logloss_epoch{e}": float(ll)}
+mr.labs.glue_many(
+    per_epoch, epochs=EPOCHS, eval_every=EVAL_EVERY, probe_events=len(probe), smooth_steps=SMOOTH,
+    adam_lr=float(opt.defaults["lr"]), steps_per_epoch=len(starts), train_seconds=float(train_seconds),
+    train_rate=float(EPOCHS * len(train_ev) / train_seconds), final_auc=float(curve["epoch_auc"][-1]),
+    gap_to_ceiling=float(ceiling - curve["epoch_auc"][-1]), loss_first_100=float(np.mean(curve["loss"][:100])),
+    loss_last_epoch=float(np.mean(curve["loss"][-len(starts):])),
+)
 
 # %% [markdown]
 # The curves: the loss per step (a moving average over 20 steps; the dotted lines mark the
@@ -269,8 +250,7 @@ for ax in axes:
     ax.set_xlabel("training step (1,024 events each)")
     ax.legend(fontsize=7, loc="lower right")
 fig.tight_layout()
-glue("fig_training", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_training", fig)
 
 # %% [markdown]
 # The table grew to exactly the number of distinct IDs in the training data: every ID met
@@ -288,13 +268,12 @@ print("sparse parameters:", sparse_floats, "; dense parameters:", dense_params)
 
 # %% tags=["remove-cell"]
 rows_per_field = {name: int(np.unique(train_ev.fields[:, j]).size) for j, name in enumerate(events.field_names)}
-glue("rows_after", len(model.vectors.table), display=False)
-glue("sparse_params", int(sparse_floats), display=False)
-glue("sparse_to_dense", float(sparse_floats / dense_params), display=False)
-glue("table_mib", float((model.vectors.table.memory_bytes() + model.weights.table.memory_bytes()) / 2**20),
-     display=False)
-for name, n in rows_per_field.items():
-    glue(f"rows_{name}", n, display=False)
+mr.labs.glue_fields("rows_", rows_per_field)
+mr.labs.glue_many(
+    rows_after=len(model.vectors.table), sparse_params=int(sparse_floats),
+    sparse_to_dense=float(sparse_floats / dense_params),
+    table_mib=float((model.vectors.table.memory_bytes() + model.weights.table.memory_bytes()) / 2**20),
+)
 
 # %% [markdown]
 # ## One step: a few rows, every dense weight
@@ -337,15 +316,12 @@ print(f"vector rows changed by the sparse step: {moved_rows} of {len(demo.vector
 print(f"dense weights changed by Adam: {moved_dense} of {dense_params}")
 
 # %% tags=["remove-cell"]
-glue("batch_size", BATCH, display=False)
-glue("step_ids", int(nxt.fields.size), display=False)
-glue("step_distinct", int(np.unique(nxt.fields).size), display=False)
-glue("step_inserted", int(rows_inserted), display=False)
-glue("step_queued", int(queued), display=False)
-glue("step_rows_moved", moved_rows, display=False)
-glue("step_table_rows", len(demo.vectors.table), display=False)
-glue("step_rows_share", float(moved_rows / len(demo.vectors.table)), display=False)
-glue("step_dense_moved", moved_dense, display=False)
+mr.labs.glue_many(
+    batch_size=BATCH, step_ids=int(nxt.fields.size), step_distinct=int(np.unique(nxt.fields).size),
+    step_inserted=int(rows_inserted), step_queued=int(queued), step_rows_moved=moved_rows,
+    step_table_rows=len(demo.vectors.table), step_rows_share=float(moved_rows / len(demo.vectors.table)),
+    step_dense_moved=moved_dense,
+)
 
 # %% [markdown]
 # ## Summed or averaged loss
@@ -358,59 +334,51 @@ glue("step_dense_moved", moved_dense, display=False)
 # the first epoch above:
 
 # %%
-mean_model = build_deepfm(len(events.field_names), events.dense.shape[1], ModelConfig())
+mean_model = mr.build_deepfm_for(events, mr.ModelConfig())
 mean_opt = torch.optim.Adam(mean_model.head.parameters(), lr=1e-3)
 mean_loss = torch.nn.BCEWithLogitsLoss(reduction="mean")
 for start in starts:
-    train_step(mean_model, mean_opt, train_ev[start : start + BATCH], loss_fn=mean_loss)
-mean_auc = evaluate(mean_model, test_ev)["auc"]
+    mr.train_step(mean_model, mean_opt, train_ev[start : start + BATCH], loss_fn=mean_loss)
+mean_auc = mr.evaluate(mean_model, test_ev)["auc"]
 print(f"test AUC after one pass: summed loss {curve['epoch_auc'][0]:.4f}, mean loss {mean_auc:.4f}")
 
 # %% tags=["remove-cell"]
-glue("auc_sum_one_pass", float(curve["epoch_auc"][0]), display=False)
-glue("auc_mean_one_pass", float(mean_auc), display=False)
+mr.labs.glue_many(auc_sum_one_pass=float(curve["epoch_auc"][0]), auc_mean_one_pass=float(mean_auc))
 
 # %% [markdown]
 # ## How fast is a training step?
 #
-# `run_training_benchmark(size="small")` trains the same DeepFM head on three kinds of
-# tables, each on the same batches of a larger synthetic stream: two `NumbaTable`s, two
-# `ShardedTable`s (two shards each), and two hashed `nn.Embedding(sparse=True)` tables with
-# as many rows as there are distinct IDs, trained with `torch.optim.Adagrad`. Each step is
-# timed in four phases; PyTorch runs on one thread for all three. The full-size run is
-# `python benchmarks/run_training.py`.
+# `mr.bench.training.run_training_benchmark(size="small")` trains the same DeepFM head on
+# three kinds of tables, each on the same batches of a larger synthetic stream: two
+# `NumbaTable`s, two `ShardedTable`s (two shards each), and two hashed
+# `nn.Embedding(sparse=True)` tables with as many rows as there are distinct IDs, trained
+# with `torch.optim.Adagrad`. Each step is timed in four phases; PyTorch runs on one thread
+# for all three. The full-size run is `python benchmarks/run_training.py`.
 
 # %%
-bench = run_training_benchmark(size="small", progress=False)
+bench = mr.bench.training.run_training_benchmark(size="small", progress=False)
 print(bench.table())
 
 # %% tags=["remove-cell"]
-full = TRAINING_PRESETS["full"]
-glue("full_batch", full.batch_size, display=False)
-glue("full_steps", full.steps, display=False)
-glue("full_examples", full.batch_size * full.steps * (bench.meta["repeats"] + 1), display=False)
-glue("full_users", full.num_users, display=False)
+full = mr.bench.training.TRAINING_BENCH_CONFIGS["full"]
 b = bench.summary()
-glue("bench_target", float(b["target"]), display=False)
-glue("bench_sparse_lr", float(SPARSE_LR), display=False)
-glue("bench_init_acc", float(SPARSE_INIT_ACC), display=False)
-glue("bench_batch", int(bench.meta["batch_size"]), display=False)
-glue("bench_steps", int(bench.meta["steps"]), display=False)
-glue("bench_repeats", int(bench.meta["repeats"]), display=False)
-glue("bench_events", int(bench.meta["events"]), display=False)
-glue("bench_distinct", int(bench.meta["distinct_ids"]), display=False)
-glue("bench_collision_rate", float(bench.meta["hashed_collision_rate"]), display=False)
-glue("bench_same_losses", "yes" if bench.meta["sharded_matches_numba"] else "no", display=False)
+per_contestant = {}
 for c in ("numba", "sharded", "hashed"):
-    glue(f"bench_rate_{c}", float(b["rates"][c]), display=False)
-    glue(f"bench_ratio_{c}", float(b["ratios"][c]), display=False)
-    glue(f"bench_step_ms_{c}", float(b["step_ms"][c]), display=False)
+    per_contestant |= {f"bench_rate_{c}": float(b["rates"][c]), f"bench_ratio_{c}": float(b["ratios"][c]),
+                       f"bench_step_ms_{c}": float(b["step_ms"][c])}
     shares = bench.phase_shares(c)
     for ph, ms in b["phases_ms"][c].items():
-        glue(f"bench_{c}_{ph}_ms", float(ms), display=False)
-        glue(f"bench_{c}_{ph}_share", float(shares[ph]), display=False)
+        per_contestant |= {f"bench_{c}_{ph}_ms": float(ms), f"bench_{c}_{ph}_share": float(shares[ph])}
+mr.labs.glue_fields("full_", full, names={"batch": "batch_size", "steps": "steps", "users": "num_users"})
+mr.labs.glue_fields("bench_", bench.meta, names={"batch": "batch_size", "steps": "steps", "repeats": "repeats",
+                                                 "events": "events", "distinct": "distinct_ids"}, cast=int)
+mr.labs.glue_many(
+    per_contestant, full_examples=full.batch_size * full.steps * (bench.meta["repeats"] + 1),
+    bench_target=float(b["target"]), bench_sparse_lr=float(mr.bench.training.SPARSE_LR),
+    bench_init_acc=float(mr.bench.training.SPARSE_INIT_ACC),
+    bench_collision_rate=float(bench.meta["hashed_collision_rate"]),
+    bench_same_losses="yes" if bench.meta["sharded_matches_numba"] else "no",
+)
 
 # %%
-fig = bench.plot()
-glue("fig_bench", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_bench", bench.plot())

@@ -22,17 +22,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from myst_nb import glue
 
 import monolith_ref as mr
-from monolith_ref.data.synthetic import SECONDS_PER_DAY, SECONDS_PER_HOUR, StreamConfig, synthetic_stream
-from monolith_ref.metrics import auc
-from monolith_ref.streaming import (ACTIONS, FEATURES, ArrivalConfig, Consumer, JoinerConfig, Log, OnlineJoiner,
-                                    arrivals, corrected_probability, join_arrivals, log_odds_correction,
-                                    release_times, request_key, run_pipeline)
-from monolith_ref.streaming.simulate import ACTION
-from monolith_ref.training import ModelConfig, TrainConfig, build_deepfm, predict, train
 
+HOUR, DAY = mr.SECONDS_PER_HOUR, mr.SECONDS_PER_DAY
 torch.set_num_threads(1)  # small layers: one thread is faster on a busy 2-core machine
 print("monolith_ref", mr.__version__)
 
@@ -47,13 +40,13 @@ print("monolith_ref", mr.__version__)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-log = Log()  # in memory
+log = mr.Log()  # in memory
 log.create_topic("actions", partitions=3)
 requests = [1, 2, 3, 4, 1, 2, 1, 4]
 where = log.append_many("actions", [f"click {i} on {r}".encode() for i, r in enumerate(requests)],
-                        keys=[request_key(r) for r in requests], timestamps=list(range(10, 18)))
+                        keys=[mr.streaming.request_key(r) for r in requests], timestamps=list(range(10, 18)))
 for r, (p, o) in zip(requests, where):
-    print(f"request {r}: key {request_key(r).hex()} -> partition {p}, offset {o}")
+    print(f"request {r}: key {mr.streaming.request_key(r).hex()} -> partition {p}, offset {o}")
 print("end offsets:", [log.end_offset("actions", p) for p in range(3)])
 
 # %% [markdown]
@@ -63,7 +56,7 @@ print("end offsets:", [log.end_offset("actions", p) for p in range(3)])
 
 # %%
 # NBVAL_CHECK_OUTPUT
-joiner_group, monitor = Consumer(log, "joiner", ["actions"]), Consumer(log, "monitor", ["actions"])
+joiner_group, monitor = mr.Consumer(log, "joiner", ["actions"]), mr.Consumer(log, "monitor", ["actions"])
 got_j = joiner_group.poll(max_records=5)
 got_m = monitor.poll()
 joiner_group.commit()
@@ -83,19 +76,17 @@ print("lag: joiner", joiner_group.lag(), "monitor", monitor.lag())
 before_crash = joiner_group.poll()
 print("read, then crashed before committing:", [r.value.decode() for r in before_crash])
 del joiner_group  # the process is gone; its positions were in memory only
-restarted = Consumer(log, "joiner", ["actions"])
+restarted = mr.Consumer(log, "joiner", ["actions"])
 again = restarted.poll()
 print("the restarted consumer gets:", [r.value.decode() for r in again])
 restarted.commit()
 print("after its commit, lag:", restarted.lag())
-home = log.partition_for("actions", request_key(1))
+home = log.partition_for("actions", mr.streaming.request_key(1))
 restarted.seek("actions", home, 0)
 print(f"replay of partition {home} from offset 0:", [r.value.decode() for r in restarted.poll()])
 
 # %% tags=["remove-cell"]
-glue("log_partitions", 3, display=False)
-glue("log_records", len(requests), display=False)
-glue("log_redelivered", len(again), display=False)
+mr.labs.glue_many(log_partitions=3, log_records=len(requests), log_redelivered=len(again))
 
 # %% [markdown]
 # ### Durability and a torn write
@@ -112,10 +103,10 @@ glue("log_redelivered", len(again), display=False)
 # NBVAL_CHECK_OUTPUT
 with tempfile.TemporaryDirectory() as tmp:
     path = Path(tmp) / "log"
-    with Log(path) as disk:
+    with mr.Log(path) as disk:
         disk.create_topic("features", partitions=1)
         disk.append_many("features", [f"features of request {i:02d}".encode() for i in range(20)])
-        c = Consumer(disk, "trainer", ["features"])
+        c = mr.Consumer(disk, "trainer", ["features"])
         c.poll(max_records=12)
         c.commit()  # flushes and fsyncs the data, then writes the offsets atomically
         disk.append_many("features", [f"features of request {i:02d}".encode() for i in range(20, 25)])
@@ -127,7 +118,7 @@ with tempfile.TemporaryDirectory() as tmp:
     print(f"segment: {size} bytes = 25 records of {record_bytes} bytes "
           f"(32-byte header + {record_bytes - 32}-byte value)")
     os.truncate(segment, size - 9)  # the crash: the last record is cut short
-    with Log(path) as disk:
+    with mr.Log(path) as disk:
         end = disk.end_offset("features", 0)
         recovered = disk.recovered_bytes
         committed_after = disk.committed("trainer", "features", 0)
@@ -139,12 +130,8 @@ with tempfile.TemporaryDirectory() as tmp:
     print("segment size now:", size_after)
 
 # %% tags=["remove-cell"]
-glue("torn_record_bytes", int(record_bytes), display=False)
-glue("torn_written", 25, display=False)
-glue("torn_committed", int(committed_after), display=False)
-glue("torn_cut", 9, display=False)
-glue("torn_recovered", int(recovered), display=False)
-glue("torn_end", int(end), display=False)
+mr.labs.glue_many(torn_record_bytes=int(record_bytes), torn_written=25, torn_committed=int(committed_after),
+                  torn_cut=9, torn_recovered=int(recovered), torn_end=int(end))
 
 # %% [markdown]
 # ## 2. When features and actions arrive
@@ -158,10 +145,10 @@ glue("torn_end", int(end), display=False)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-STREAM = StreamConfig(num_users=3000, num_items=1500, new_items_per_day=150, days=2, events_per_day=25_000, seed=2)
-ARRIVE = ArrivalConfig(seed=2)
-events = synthetic_stream(STREAM)
-arr = arrivals(events, ARRIVE)
+STREAM = mr.StreamConfig(num_users=3000, num_items=1500, new_items_per_day=150, days=2, events_per_day=25_000, seed=2)
+ARRIVE = mr.ArrivalConfig(seed=2)
+events = mr.synthetic_stream(STREAM)
+arr = mr.arrivals(events, ARRIVE)
 clicks = int(events.label.sum())
 print(f"events (requests): {len(events):,}; clicks: {clicks:,} (click rate {events.label.mean():.4f})")
 print(f"records: {len(arr):,} = {arr.num_features:,} features + {arr.num_actions:,} actions")
@@ -176,17 +163,17 @@ print(f"ArrivalConfig: feature jitter {ARRIVE.feature_jitter} s, mean click dela
 # second as its request (delay 0) is counted in the first bin, at 1 second.
 
 # %%
-is_act = arr.kind == ACTION
+is_act = arr.kind == mr.streaming.simulate.ACTION
 first = is_act & ~arr.duplicate
 delay = arr.arrival[first] - events.time[arr.row[first]]
 late_mask = arr.late[first]
 copy_gap = arr.arrival[is_act & arr.duplicate] - arr.event_time[is_act & arr.duplicate]
 feature_delay = arr.arrival[~is_act] - arr.event_time[~is_act]
 before_features = int(np.sum(delay < ARRIVE.feature_jitter))
-WINDOW = SECONDS_PER_HOUR
+WINDOW = HOUR
 
 # log-spaced bins whose edges sit between whole seconds (delays are whole seconds)
-bins = np.unique(np.floor(np.logspace(0, np.log10(2 * SECONDS_PER_DAY + 2), 60))) - 0.5
+bins = np.unique(np.floor(np.logspace(0, np.log10(2 * DAY + 2), 60))) - 0.5
 fig, ax = plt.subplots(figsize=(7.5, 3.3))
 ax.hist(np.maximum(delay[~late_mask], 1), bins=bins, label="ordinary clicks", color="tab:blue")
 ax.hist(np.maximum(delay[late_mask], 1), bins=bins, label="late clicks", color="tab:red")
@@ -199,30 +186,17 @@ ax.set_xticks([1, 10, 60, 600, 3600, 6 * 3600, 86400, 2 * 86400], ["1 s", "10 s"
                                                                    "1 d", "2 d"])
 ax.legend(fontsize=8)
 fig.tight_layout()
-glue("fig_delays", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_delays", fig)
 
 # %% tags=["remove-cell"]
-glue("n_events", len(events), display=False)
-glue("n_clicks", clicks, display=False)
-glue("click_rate", float(events.label.mean()), display=False)
-glue("n_records", len(arr), display=False)
-glue("n_features", arr.num_features, display=False)
-glue("n_actions", arr.num_actions, display=False)
-glue("n_late", arr.num_late, display=False)
-glue("n_duplicates", arr.num_duplicates, display=False)
-glue("late_share", float(arr.num_late / clicks), display=False)
-glue("dup_share", float(arr.num_duplicates / clicks), display=False)
-glue("users", STREAM.num_users, display=False)
-glue("days", STREAM.days, display=False)
-glue("events_per_day", STREAM.events_per_day, display=False)
-glue("mean_click_delay", float(ARRIVE.action_delay), display=False)
-glue("feature_jitter", int(ARRIVE.feature_jitter), display=False)
-glue("median_delay", float(np.median(delay[~late_mask])), display=False)
-glue("within_window", float(np.mean(delay <= WINDOW)), display=False)
-glue("before_features", before_features, display=False)
-glue("mean_copy_gap", float(copy_gap.mean()), display=False)
-glue("max_feature_delay", int(feature_delay.max()), display=False)
+mr.labs.glue_many(
+    n_events=len(events), n_clicks=clicks, click_rate=float(events.label.mean()), n_records=len(arr),
+    n_features=arr.num_features, n_actions=arr.num_actions, n_late=arr.num_late, n_duplicates=arr.num_duplicates,
+    late_share=float(arr.num_late / clicks), dup_share=float(arr.num_duplicates / clicks),
+    users=STREAM.num_users, days=STREAM.days, events_per_day=STREAM.events_per_day,
+    mean_click_delay=float(ARRIVE.action_delay), feature_jitter=int(ARRIVE.feature_jitter),
+    median_delay=float(np.median(delay[~late_mask])), within_window=float(np.mean(delay <= WINDOW)),
+    before_features=before_features, mean_copy_gap=float(copy_gap.mean()), max_feature_delay=int(feature_delay.max()))
 
 # %% [markdown]
 # ## 3. The pipeline, end to end
@@ -236,16 +210,27 @@ glue("max_feature_delay", int(feature_delay.max()), display=False)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-CONFIG = JoinerConfig(window=3600, memory_seconds=600, memory_capacity=100)
+CONFIG = mr.JoinerConfig(window=3600, memory_seconds=600, memory_capacity=100)
+pipeline_log = mr.Log()
 t0 = time.perf_counter()
-with OnlineJoiner(CONFIG) as joiner:
-    result = run_pipeline(events, arr, joiner, Log(), partitions=2)
+with mr.OnlineJoiner(CONFIG) as joiner:
+    result = mr.run_pipeline(events, arr, joiner, pipeline_log, partitions=2)
 pipeline_seconds = time.perf_counter() - t0
 stats = result.stats
 print(CONFIG)
 print("published:", result.published)
 for name, value in stats.as_dict().items():
     print(f"  {name:22s} {value:>7,}")
+
+# %% [markdown]
+# The log as the run left it, drawn from the object (`monolith_ref.diagrams.pipeline_diagram`,
+# with mermaid-py): each topic with its partitions and their record counts, who appends to
+# it, and the offset each consumer group has committed on each partition. Every offset is
+# at the end of its partition: the joiner read all features and actions, the trainer all
+# examples.
+
+# %%
+mr.diagrams.as_markdown(mr.diagrams.pipeline_diagram(pipeline_log))
 
 # %% [markdown]
 # The counters add up (the identities in `JoinerStats`' docstring), and with every negative
@@ -275,23 +260,17 @@ print(f"label mean of the examples {ex.events.label.mean():.4f} against the true
 # checked by the notebook tests.
 
 # %%
-records_in = result.published[FEATURES] + result.published[ACTIONS]
+records_in = result.published[mr.FEATURES] + result.published[mr.ACTIONS]
 print(f"{records_in:,} records in {pipeline_seconds:.2f} s: {1e6 * pipeline_seconds / records_in:.0f} µs per record")
 
 # %% tags=["remove-cell"]
-for name, value in stats.as_dict().items():
-    glue(f"st_{name}", int(value), display=False)
-glue("pipe_partitions", 2, display=False)
-glue("cfg_window", CONFIG.window, display=False)
-glue("cfg_memory_seconds", CONFIG.memory_seconds, display=False)
-glue("cfg_memory_capacity", CONFIG.memory_capacity, display=False)
-glue("n_examples", len(ex), display=False)
-glue("exactly_once", "yes" if np.unique(ids).size == ids.size == len(events) else "no", display=False)
-glue("clicks_lost", lost, display=False)
-glue("example_label_mean", float(ex.events.label.mean()), display=False)
-glue("us_per_record", float(1e6 * pipeline_seconds / records_in), display=False)
-glue("pipeline_seconds", float(pipeline_seconds), display=False)
-glue("spilled_share", float(stats.spilled / stats.features_in), display=False)
+mr.labs.glue_fields("st_", stats.as_dict(), cast=int)
+mr.labs.glue_fields("cfg_", CONFIG, names=("window", "memory_seconds", "memory_capacity"))
+mr.labs.glue_many(
+    pipe_partitions=2, n_examples=len(ex),
+    exactly_once="yes" if np.unique(ids).size == ids.size == len(events) else "no", clicks_lost=lost,
+    example_label_mean=float(ex.events.label.mean()), us_per_record=float(1e6 * pipeline_seconds / records_in),
+    pipeline_seconds=float(pipeline_seconds), spilled_share=float(stats.spilled / stats.features_in))
 
 # %% [markdown]
 # ## 4. Memory against the window
@@ -306,20 +285,20 @@ glue("spilled_share", float(stats.spilled / stats.features_in), display=False)
 # only where the waiting features are kept.
 
 # %%
-def join_directly(config: JoinerConfig) -> tuple[dict, float, int]:
+def join_directly(config: mr.JoinerConfig) -> tuple[dict, float, int]:
     """Time one `join_arrivals` call with a fresh joiner; return its counters, the seconds
     it took and how many examples were positives."""
     t = time.perf_counter()
-    with OnlineJoiner(config) as j:
-        out = join_arrivals(events, arr, j)
+    with mr.OnlineJoiner(config) as j:
+        out = mr.streaming.join_arrivals(events, arr, j)
         return j.stats.as_dict(), time.perf_counter() - t, sum(e.label > 0 for e in out)
 
 
 SETTINGS = [(3600, 1_000_000), (1800, 1_000_000), (600, 1_000_000), (600, 100), (600, 25)]
 sweep = []
 for memory_seconds, capacity in SETTINGS:
-    s, seconds, pos = join_directly(JoinerConfig(window=3600, memory_seconds=memory_seconds,
-                                                 memory_capacity=capacity))
+    s, seconds, pos = join_directly(mr.JoinerConfig(window=3600, memory_seconds=memory_seconds,
+                                                    memory_capacity=capacity))
     sweep.append({"memory_seconds": memory_seconds, "capacity": capacity, "peak": s["max_memory_entries"],
                   "spilled": s["spilled"], "disk_hits": s["disk_hits"], "positives": pos, "seconds": seconds})
 
@@ -330,7 +309,7 @@ for row in sweep:
     cap = "no limit" if row["capacity"] >= 1_000_000 else f"{row['capacity']:,}"
     print(f"{row['memory_seconds']:>14,} {cap:>10} {row['peak']:>12,} {row['spilled']:>8,} "
           f"{row['disk_hits']:>10,} {row['positives']:>10,}")
-rate = len(events) / (STREAM.days * SECONDS_PER_DAY)
+rate = len(events) / (STREAM.days * DAY)
 print(f"request rate {rate:.3f}/s; rate x window = {rate * 3600:.0f}; rate x 600 s = {rate * 600:.0f}")
 
 # %% [markdown]
@@ -344,15 +323,13 @@ for row in sweep:
 
 # %% tags=["remove-cell"]
 for i, row in enumerate(sweep):
-    for key in ("peak", "spilled", "disk_hits", "memory_seconds"):
-        glue(f"sw{i}_{key}", int(row[key]), display=False)
-    glue(f"sw{i}_cap", "no limit" if row["capacity"] >= 1_000_000 else f"{row['capacity']:,}", display=False)
-    glue(f"sw{i}_us", float(1e6 * row["seconds"] / len(arr)), display=False)
-glue("request_rate", float(rate), display=False)
-glue("rate_x_window", float(rate * 3600), display=False)
-glue("rate_x_600", float(rate * 600), display=False)
-glue("sw_cost_ratio", float(sweep[-1]["seconds"] / sweep[0]["seconds"]), display=False)
-glue("sweep_same_positives", "yes" if len({row["positives"] for row in sweep}) == 1 else "no", display=False)
+    mr.labs.glue_fields(f"sw{i}_", row, names=("peak", "spilled", "disk_hits", "memory_seconds"), cast=int)
+    mr.labs.glue_many({f"sw{i}_cap": "no limit" if row["capacity"] >= 1_000_000 else f"{row['capacity']:,}",
+                       f"sw{i}_us": float(1e6 * row["seconds"] / len(arr))})
+mr.labs.glue_many(
+    request_rate=float(rate), rate_x_window=float(rate * 3600), rate_x_600=float(rate * 600),
+    sw_cost_ratio=float(sweep[-1]["seconds"] / sweep[0]["seconds"]),
+    sweep_same_positives="yes" if len({row["positives"] for row in sweep}) == 1 else "no")
 
 # %% [markdown]
 # ## 5. When the trainer should learn: join order and release order
@@ -376,11 +353,12 @@ glue("sweep_same_positives", "yes" if len({row["positives"] for row in sweep}) =
 # %%
 W = CONFIG.window
 label = ex.events.label
-ORDERS = {"join order": release_times(ex, W, hold=False), "release order": release_times(ex, W, hold=True)}
+ORDERS = {"join order": mr.streaming.release_times(ex, W, hold=False),
+          "release order": mr.streaming.release_times(ex, W, hold=True)}
 BIN = 600
 t0 = int(events.time[0])
-stream_edges = t0 + np.arange(0, 4 * SECONDS_PER_HOUR + 1, BIN)
-age_edges = np.arange(0, 3 * SECONDS_PER_HOUR + 1, BIN)
+stream_edges = t0 + np.arange(0, 4 * HOUR + 1, BIN)
+age_edges = np.arange(0, 3 * HOUR + 1, BIN)
 
 
 def bin_shares(times: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -397,8 +375,8 @@ def bin_shares(times: np.ndarray, labels: np.ndarray, edges: np.ndarray) -> tupl
 NEW_AFTER_HOURS = 2
 item_ids, first_row = np.unique(events.item, return_index=True)
 born = events.time[first_row]
-stream_end = t0 + STREAM.days * SECONDS_PER_DAY
-is_new = (born >= t0 + NEW_AFTER_HOURS * SECONDS_PER_HOUR) & (born < stream_end - 4 * SECONDS_PER_HOUR)
+stream_end = t0 + STREAM.days * DAY
+is_new = (born >= t0 + NEW_AFTER_HOURS * HOUR) & (born < stream_end - 4 * HOUR)
 
 
 def item_age(items: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -417,7 +395,7 @@ views["truth"] = {"stream": bin_shares(events.time, events.label, stream_edges),
                   "items": bin_shares(age[new], events.label[new], age_edges)}
 pos_wait = {name: float(np.median(when[label[order] > 0] - ex.events.time[order][label[order] > 0]))
             for name, (order, when) in ORDERS.items()}
-FIRST_HOUR = SECONDS_PER_HOUR // BIN  # bins in an hour
+FIRST_HOUR = HOUR // BIN  # bins in an hour
 
 
 def first_hour(counts_shares: tuple[np.ndarray, np.ndarray]) -> tuple[int, float]:
@@ -452,13 +430,13 @@ fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
 colors = {"join order": "tab:red", "release order": "tab:blue", "truth": "k"}
 for ax, view, edges, title in [(axes[0], "stream", stream_edges - t0, "the stream's first hours"),
                                (axes[1], "items", age_edges, "new items, by age")]:
-    mid = (edges[:-1] + edges[1:]) / 2 / SECONDS_PER_HOUR
+    mid = (edges[:-1] + edges[1:]) / 2 / HOUR
     for name in ("join order", "release order", "truth"):
         n, share = views[name][view]
         style = dict(ls="--") if name == "truth" else dict(ls="-", marker="o", ms=3)
         lbl = "true click rate of the requests" if name == "truth" else f"received, {name}"
         ax.plot(mid, share, color=colors[name], label=lbl, **style)
-    ax.axvline(W / SECONDS_PER_HOUR, color="0.6", lw=1, ls=":")
+    ax.axvline(W / HOUR, color="0.6", lw=1, ls=":")
     ax.set_title(title, fontsize=10)
     ax.set_ylim(-0.03, 1.05)
 axes[0].set_xlabel("trainer's clock (hours since the stream began)")
@@ -466,27 +444,22 @@ axes[1].set_xlabel("time since the item's first request (hours)")
 axes[0].set_ylabel("share of positives, 10-min bins")
 axes[1].legend(fontsize=7, loc="upper right")
 fig.tight_layout()
-glue("fig_release", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_release", fig)
 
 # %% tags=["remove-cell"]
-for name, tag in (("join order", "join"), ("release order", "hold"), ("truth", "true")):
-    glue(f"rel_stream_n_{tag}", first_hour(views[name]["stream"])[0], display=False)
-    glue(f"rel_item_n_{tag}", first_hour(views[name]["items"])[0], display=False)
-    glue(f"rel_wave_n_{tag}", int(views[name]["items"][0][FIRST_HOUR]), display=False)
-for name, tag in (("join order", "join"), ("truth", "true")):  # release order: nothing in the first hour
-    glue(f"rel_stream_pos_{tag}", first_hour(views[name]["stream"])[1], display=False)
-    glue(f"rel_item_pos_{tag}", first_hour(views[name]["items"])[1], display=False)
-for name, tag in (("join order", "join"), ("release order", "hold")):
-    glue(f"rel_wave_pos_{tag}", float(views[name]["items"][1][FIRST_HOUR]), display=False)
-glue("rel_first10_n_true", int(views["truth"]["items"][0][0]), display=False)
-glue("rel_first10_pos_true", float(views["truth"]["items"][1][0]), display=False)
-glue("rel_new_items", int(is_new.sum()), display=False)
-glue("rel_items", int(item_ids.size), display=False)
-glue("rel_wait_join", pos_wait["join order"], display=False)
-glue("rel_wait_hold", pos_wait["release order"], display=False)
-glue("rel_bin_minutes", BIN // 60, display=False)
-glue("rel_new_after_hours", NEW_AFTER_HOURS, display=False)
+TAGS = {"join order": "join", "release order": "hold", "truth": "true"}
+for name, tag in TAGS.items():
+    (n_stream, pos_stream), (n_item, pos_item) = first_hour(views[name]["stream"]), first_hour(views[name]["items"])
+    n_wave, pos_wave = (x[FIRST_HOUR] for x in views[name]["items"])
+    mr.labs.glue_many({f"rel_stream_n_{tag}": n_stream, f"rel_item_n_{tag}": n_item, f"rel_wave_n_{tag}": int(n_wave)})
+    if name != "release order":  # release order: nothing in the first hour
+        mr.labs.glue_many({f"rel_stream_pos_{tag}": pos_stream, f"rel_item_pos_{tag}": pos_item})
+    if name != "truth":
+        mr.labs.glue_many({f"rel_wave_pos_{tag}": float(pos_wave)})
+mr.labs.glue_many(
+    rel_first10_n_true=int(views["truth"]["items"][0][0]), rel_first10_pos_true=float(views["truth"]["items"][1][0]),
+    rel_new_items=int(is_new.sum()), rel_items=int(item_ids.size), rel_wait_join=pos_wait["join order"],
+    rel_wait_hold=pos_wait["release order"], rel_bin_minutes=BIN // 60, rel_new_after_hours=NEW_AFTER_HOURS)
 
 # %% [markdown]
 # ## 6. Negative sampling and the log-odds correction
@@ -515,18 +488,17 @@ print(f"{'r':>5} {'odds in sample':>14} {'p in sample':>11} {'log r':>8} {'corre
 for r in [1.0, 0.5, 0.25, 0.1]:
     odds = P_TRUE / (1 - P_TRUE) / r
     p_sample = odds / (1 + odds)
-    print(f"{r:>5} {odds:>14.3f} {p_sample:>11.4f} {log_odds_correction(r):>8.4f} "
-          f"{float(corrected_probability(p_sample, r)):>9.4f}")
+    print(f"{r:>5} {odds:>14.3f} {p_sample:>11.4f} {mr.streaming.log_odds_correction(r):>8.4f} "
+          f"{float(mr.streaming.corrected_probability(p_sample, r)):>9.4f}")
 
 # %% tags=["remove-cell"]
-glue("ex_p", P_TRUE, display=False)
-glue("ex_odds", P_TRUE / (1 - P_TRUE), display=False)
-glue("ex_odds_010", P_TRUE / (1 - P_TRUE) / 0.1, display=False)
-glue("ex_psample_010", (P_TRUE / (1 - P_TRUE) / 0.1) / (1 + P_TRUE / (1 - P_TRUE) / 0.1), display=False)
-glue("ex_log_010", log_odds_correction(0.1), display=False)
+mr.labs.glue_many(
+    ex_p=P_TRUE, ex_odds=P_TRUE / (1 - P_TRUE), ex_odds_010=P_TRUE / (1 - P_TRUE) / 0.1,
+    ex_psample_010=(P_TRUE / (1 - P_TRUE) / 0.1) / (1 + P_TRUE / (1 - P_TRUE) / 0.1),
+    ex_log_010=mr.streaming.log_odds_correction(0.1))
 
 # %%
-CUT = int(1.5 * SECONDS_PER_DAY)
+CUT = int(1.5 * DAY)
 test = events[events.time >= CUT]
 true_ctr, true_prob = float(test.label.mean()), float(test.prob.mean())
 RATES = [1.0, 0.5, 0.25, 0.1]
@@ -535,20 +507,19 @@ for r in RATES:
     if r == 1.0:
         joined = result.examples.events  # the run of section 3 kept every negative
     else:
-        with OnlineJoiner(JoinerConfig(window=3600, memory_seconds=3600, memory_capacity=1_000_000,
-                                       negative_rate=r, seed=3)) as joiner:
-            joined = run_pipeline(events, arr, joiner, Log()).examples.events
+        with mr.OnlineJoiner(mr.JoinerConfig(window=3600, memory_seconds=3600, memory_capacity=1_000_000,
+                                             negative_rate=r, seed=3)) as joiner:
+            joined = mr.run_pipeline(events, arr, joiner, mr.Log()).examples.events
     train_set = joined[joined.time < CUT]
     train_set = train_set[np.argsort(train_set.time, kind="stable")]
-    model = build_deepfm(len(events.field_names), events.dense.shape[1], ModelConfig(seed=0))
-    train(model, train_set, TrainConfig(batch_size=256, progress=False))
-    raw = predict(model, test)
-    fixed = predict(model, test, log_odds_shift=log_odds_correction(r))
+    model, _ = mr.batch_stage(train_set, mr.ModelConfig(seed=0), mr.TrainConfig(batch_size=256, progress=False))
+    raw = mr.predict(model, test)
+    fixed = mr.predict(model, test, log_odds_shift=mr.streaming.log_odds_correction(r))
     calib.append({"r": r, "n": len(train_set), "pos_share": float(train_set.label.mean()),
                   "expected_share": float(np.mean(test.prob / (test.prob + r * (1 - test.prob)))),
                   "raw": float(raw.mean()), "fixed": float(fixed.mean()),
-                  "auc_raw": auc(test.label, raw), "auc_fixed": auc(test.label, fixed),
-                  "max_auc_diff": abs(auc(test.label, raw) - auc(test.label, fixed))})
+                  "auc_raw": mr.auc(test.label, raw), "auc_fixed": mr.auc(test.label, fixed),
+                  "max_auc_diff": abs(mr.auc(test.label, raw) - mr.auc(test.label, fixed))})
 
 # %% [markdown]
 # The column `perfect`: sampling negatives at rate `r` turns a click probability `p` into
@@ -582,27 +553,19 @@ ax.set_ylabel("mean predicted CTR, last 12 h")
 ax.set_ylim(0, 0.8)
 ax.legend(fontsize=7)
 fig.tight_layout()
-glue("fig_calibration", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_calibration", fig)
 
 # %% tags=["remove-cell"]
-glue("test_requests", len(test), display=False)
-glue("cal_rates", ", ".join(f"{r:g}" for r in RATES[:-1]) + f" and {RATES[-1]:g}", display=False)
-glue("train_hours", CUT // SECONDS_PER_HOUR, display=False)
-glue("test_hours", (STREAM.days * SECONDS_PER_DAY - CUT) // SECONDS_PER_HOUR, display=False)
-glue("true_ctr", true_ctr, display=False)
-glue("true_prob", true_prob, display=False)
+mr.labs.glue_many(
+    test_requests=len(test), cal_rates=", ".join(f"{r:g}" for r in RATES[:-1]) + f" and {RATES[-1]:g}",
+    train_hours=CUT // HOUR, test_hours=(STREAM.days * DAY - CUT) // HOUR, true_ctr=true_ctr, true_prob=true_prob)
+CAL_FIELDS = {"n": "n", "pos": "pos_share", "raw": "raw", "expected": "expected_share", "fixed": "fixed",
+              "auc_raw": "auc_raw", "auc_fixed": "auc_fixed"}
 for c in calib:
     tag = f"{int(round(c['r'] * 100)):03d}"  # r100, r050, r025, r010
-    glue(f"cal_n_{tag}", int(c["n"]), display=False)
-    glue(f"cal_pos_{tag}", c["pos_share"], display=False)
-    glue(f"cal_raw_{tag}", c["raw"], display=False)
-    glue(f"cal_expected_{tag}", c["expected_share"], display=False)
-    glue(f"cal_fixed_{tag}", c["fixed"], display=False)
-    glue(f"cal_auc_raw_{tag}", float(c["auc_raw"]), display=False)
-    glue(f"cal_auc_fixed_{tag}", float(c["auc_fixed"]), display=False)
-glue("cal_raw_ratio_010", float(calib[-1]["raw"] / true_ctr), display=False)
-glue("cal_shift_010", float(log_odds_correction(0.1)), display=False)
-glue("cal_max_auc_diff", float(max(c["max_auc_diff"] for c in calib)), display=False)
-glue("cal_worst_fixed_err", float(max(abs(c["fixed"] - true_ctr) / true_ctr for c in calib)), display=False)
-glue("ceiling_auc", float(auc(test.label, test.prob)), display=False)
+    mr.labs.glue_many({f"cal_{name}_{tag}": c[key] for name, key in CAL_FIELDS.items()})
+mr.labs.glue_many(
+    cal_raw_ratio_010=float(calib[-1]["raw"] / true_ctr), cal_shift_010=float(mr.streaming.log_odds_correction(0.1)),
+    cal_max_auc_diff=float(max(c["max_auc_diff"] for c in calib)),
+    cal_worst_fixed_err=float(max(abs(c["fixed"] - true_ctr) / true_ctr for c in calib)),
+    ceiling_auc=float(mr.auc(test.label, test.prob)))

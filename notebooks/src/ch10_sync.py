@@ -21,15 +21,8 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import PercentFormatter
 import numpy as np
 import torch
-from myst_nb import glue
 
 import monolith_ref as mr
-from monolith_ref.data.synthetic import Events, StreamConfig, synthetic_stream
-from monolith_ref.optim import Adagrad
-from monolith_ref.serving import ParameterSync, replica_for
-from monolith_ref.tables import DictTable, NumbaTable, TableConfig
-from monolith_ref.training import (ModelConfig, TrainConfig, build_deepfm, fork_trainer, online_stage, predict, train,
-                                   train_step)
 
 # Small layers: one PyTorch thread is faster than two on a busy 2-core machine.
 torch.set_num_threads(1)
@@ -61,18 +54,13 @@ print(f"the minute's delta is {delta_per_min / full_copy:.2%} of a full copy "
       f"({full_copy // delta_per_min:,} times smaller)")
 
 # %% tags=["remove-cell"]
-glue("paper_ids_per_min", IDS_PER_MIN, display=False)
-glue("paper_dim", DIM_PAPER, display=False)
-glue("paper_row_bytes", int(row_bytes), display=False)
-glue("paper_mb_per_min", float(delta_per_min / 1e6), display=False)
-glue("paper_mib_per_min", float(delta_per_min / 2**20), display=False)
-glue("paper_mb_per_s", float(delta_per_min / 60 / 1e6), display=False)
-glue("assumed_table_ids", ASSUMED_TABLE_IDS, display=False)
-glue("assumed_full_tb", float(full_copy / 1e12), display=False)
-glue("full_copy_gb_per_s", float(full_copy / 60 / 1e9), display=False)
-glue("full_copy_gbit_per_s", float(full_copy * 8 / 60 / 1e9), display=False)
-glue("paper_delta_share", float(delta_per_min / full_copy), display=False)
-glue("paper_full_over_delta", int(full_copy // delta_per_min), display=False)
+mr.labs.glue_many(
+    paper_ids_per_min=IDS_PER_MIN, paper_dim=DIM_PAPER, paper_row_bytes=int(row_bytes),
+    paper_mb_per_min=float(delta_per_min / 1e6), paper_mib_per_min=float(delta_per_min / 2**20),
+    paper_mb_per_s=float(delta_per_min / 60 / 1e6), assumed_table_ids=ASSUMED_TABLE_IDS,
+    assumed_full_tb=float(full_copy / 1e12), full_copy_gb_per_s=float(full_copy / 60 / 1e9),
+    full_copy_gbit_per_s=float(full_copy * 8 / 60 / 1e9), paper_delta_share=float(delta_per_min / full_copy),
+    paper_full_over_delta=int(full_copy // delta_per_min))
 
 # %% [markdown]
 # ## Touched keys, by hand
@@ -104,8 +92,8 @@ def touched_demo(table):
     return out
 
 
-cfg_demo = TableConfig(dim=2, seed=0, ttl=60, optimizer=Adagrad(lr=0.1))
-dict_log, numba_log = touched_demo(DictTable(cfg_demo)), touched_demo(NumbaTable(cfg_demo))
+cfg_demo = mr.TableConfig(dim=2, seed=0, ttl=60, optimizer=mr.Adagrad(lr=0.1))
+dict_log, numba_log = touched_demo(mr.DictTable(cfg_demo)), touched_demo(mr.NumbaTable(cfg_demo))
 for what, keys in dict_log:
     print(f"{what:<45} -> {keys}")
 print("NumbaTable reports the same:", dict_log == numba_log)
@@ -119,27 +107,25 @@ print("NumbaTable reports the same:", dict_log == numba_log)
 # batch stage, and expire at the start of day 2, the online day.
 
 # %%
-TTL_HOURS, STREAM = 24, StreamConfig(num_users=20_000, num_items=4_000, new_items_per_day=400, days=3,
-                                     events_per_day=40_000, seed=0)
-QUIET = TrainConfig(progress=False)
-events = synthetic_stream(STREAM)
+TTL_HOURS, STREAM = 24, mr.StreamConfig(num_users=20_000, num_items=4_000, new_items_per_day=400, days=3,
+                                        events_per_day=40_000, seed=0)
+QUIET = mr.TrainConfig(progress=False)
+events = mr.synthetic_stream(STREAM)
 days = events.days()
-batch_ev, online_ev = Events.concat(days[:2]), days[2]
+batch_ev, online_ev = mr.Events.concat(days[:2]), days[2]
 day_start = int(online_ev.time[0]) // 86_400 * 86_400
 
 
-def batch_stage(seed: int):
-    """A DeepFM trained on the batch days, expired at the start of the online day; returns
-    it, its Adam optimizer and the number of rows expired (both tables)."""
-    m = build_deepfm(len(events.field_names), events.dense.shape[1], ModelConfig(ttl=TTL_HOURS * 3600, seed=seed))
-    o = torch.optim.Adam(m.head.parameters(), lr=1e-3)
-    train(m, batch_ev, TrainConfig(progress=False, seed=seed), optimizer=o)
+def batch_model(seed: int):
+    """The batch stage's DeepFM, expired at the start of the online day; returns it, its
+    Adam optimizer and the number of rows expired (both tables)."""
+    m, o = mr.batch_stage(batch_ev, mr.ModelConfig(ttl=TTL_HOURS * 3600), QUIET, seed=seed)
     expired = m.vectors.table.expire(day_start) + m.weights.table.expire(day_start)
     return m, o, expired
 
 
 t_batch = time.perf_counter()
-model, opt, expired_at_start = batch_stage(seed=0)
+model, opt, expired_at_start = batch_model(seed=0)
 print(events)
 print(f"batch stage: {len(batch_ev):,} events in {time.perf_counter() - t_batch:.1f} s; online day: {len(online_ev):,}")
 
@@ -151,14 +137,10 @@ print("rows at the start of the online day (vector table):", rows_start)
 print("dense parameters in the head:", sum(p.numel() for p in model.head.parameters()))
 
 # %% tags=["remove-cell"]
-glue("st_users", STREAM.num_users, display=False)
-glue("st_items", STREAM.num_items, display=False)
-glue("st_new_items", STREAM.new_items_per_day, display=False)
-glue("st_events_per_day", STREAM.events_per_day, display=False)
-glue("ttl_hours", TTL_HOURS, display=False)
-glue("rows_start", rows_start, display=False)
-glue("rows_expired_start", int(expired_at_start // 2), display=False)
-glue("dense_params", int(sum(p.numel() for p in model.head.parameters())), display=False)
+mr.labs.glue_fields("st_", STREAM, names={"users": "num_users", "items": "num_items",
+                                          "new_items": "new_items_per_day", "events_per_day": "events_per_day"})
+mr.labs.glue_many(ttl_hours=TTL_HOURS, rows_start=rows_start, rows_expired_start=int(expired_at_start // 2),
+                  dense_params=int(sum(p.numel() for p in model.head.parameters())))
 
 # %% [markdown]
 # ## Five sync intervals over one day
@@ -179,8 +161,8 @@ cut = np.searchsorted(online_ev.time, edges)
 windows = [online_ev[int(a):int(b)] for a, b in zip(cut[:-1], cut[1:])]
 runs = {}
 for minutes in INTERVALS_MIN:
-    m, o = fork_trainer(model, opt)
-    sync = ParameterSync(m, replica_for(m))
+    m, o = mr.fork_trainer(model, opt)
+    sync = mr.ParameterSync(m, mr.replica_for(m))
     sync.sync(day_start)  # version 1: the full copy
     runs[minutes] = (m, o, sync)
 
@@ -188,7 +170,7 @@ t_runs = time.perf_counter()
 for i, window in enumerate(windows):
     end = int(edges[i + 1])
     for minutes, (m, o, sync) in runs.items():
-        train_step(m, o, window)
+        mr.train_step(m, o, window)
         m.vectors.table.expire(end)
         m.weights.table.expire(end)
         if (i + 1) % (minutes // WINDOW_MIN) == 0:
@@ -234,18 +216,14 @@ print("the five trainers ended bit-identical (syncing never disturbs training):"
 
 # %% tags=["remove-cell"]
 for minutes, s in summary.items():
-    for key in ("syncs", "rows", "removed", "kb", "fraction", "mb_day", "full_mb_day", "rows_day", "sparse_kb"):
-        glue(f"sync_m{minutes}_{key}", s[key], display=False)
-glue("windows", len(windows), display=False)
-glue("window_min_events", int(min(map(len, windows))), display=False)
-glue("window_max_events", int(max(map(len, windows))), display=False)
-glue("rows_end_of_day", len(runs[5][0].vectors.table), display=False)
-glue("full_copy_kb", float(last.full_bytes / 1e3), display=False)
-glue("dense_kb", float(dense_kb), display=False)
-glue("trainers_identical", "yes" if same else "no", display=False)
-glue("resend_factor", float(summary[5]["rows_day"] / summary[1440]["rows_day"]), display=False)
-glue("rows_growth_5_to_60", float(summary[60]["rows"] / summary[5]["rows"]), display=False)
-glue("first_copy_rows", int(runs[5][2].reports[0].rows["vectors"]), display=False)
+    mr.labs.glue_fields(f"sync_m{minutes}_", s)
+mr.labs.glue_many(
+    windows=len(windows), window_min_events=int(min(map(len, windows))),
+    window_max_events=int(max(map(len, windows))), rows_end_of_day=len(runs[5][0].vectors.table),
+    full_copy_kb=float(last.full_bytes / 1e3), dense_kb=float(dense_kb), trainers_identical="yes" if same else "no",
+    resend_factor=float(summary[5]["rows_day"] / summary[1440]["rows_day"]),
+    rows_growth_5_to_60=float(summary[60]["rows"] / summary[5]["rows"]),
+    first_copy_rows=int(runs[5][2].reports[0].rows["vectors"]))
 
 # %% [markdown]
 # Left: every sync of the day as a share of a full copy at that moment, for three of the
@@ -277,8 +255,7 @@ axes[1].set_xlabel("sync interval")
 axes[1].set_ylabel("MB pushed over the day")
 axes[1].legend(fontsize=8)
 fig.tight_layout()
-glue("fig_sync_sizes", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_sync_sizes", fig)
 
 # %% [markdown]
 # ## The replica equals the trainer
@@ -295,14 +272,13 @@ for name, table in (("vectors", m5.vectors.table), ("weights", m5.weights.table)
     ours, theirs = table.export(), sync5.replica.tables[name].export()
     tables_equal &= np.array_equal(ours["ids"], theirs["ids"]) and np.array_equal(ours["embeddings"],
                                                                                   theirs["embeddings"])
-preds_equal = np.array_equal(predict(m5, online_ev), sync5.replica.predict(online_ev))
+preds_equal = np.array_equal(mr.predict(m5, online_ev), sync5.replica.predict(online_ev))
 print("replica rows == trainer rows, bit for bit:", tables_equal)
 print("replica predictions == trainer predictions:", preds_equal)
 print("syncs applied to the replica:", len(sync5.replica.applied), "; its version:", sync5.replica.version)
 
 # %% tags=["remove-cell"]
-glue("replica_equal", "yes" if tables_equal else "no", display=False)
-glue("preds_equal", "yes" if preds_equal else "no", display=False)
+mr.labs.glue_many(replica_equal="yes" if tables_equal else "no", preds_equal="yes" if preds_equal else "no")
 
 # %% [markdown]
 # ## Dense every K syncs: the paper's Algorithm 1
@@ -324,13 +300,13 @@ dense_runs = {}
 drift = {}
 t_dense = time.perf_counter()
 for seed in SEEDS:
-    base = (model, opt) if seed == 0 else batch_stage(seed)[:2]
+    base = (model, opt) if seed == 0 else batch_model(seed)[:2]
     for k in (None, *DENSE_K):
-        m, o = fork_trainer(*base)
+        m, o = mr.fork_trainer(*base)
         head0 = torch.cat([p.detach().flatten().clone() for p in m.head.parameters()])
         rows0 = m.vectors.table.export()
-        sync = ParameterSync(m, replica_for(m), dense_every=k or 1)
-        dense_runs[seed, k] = online_stage(m, shards, sync, o, QUIET, learn=k is not None)
+        sync = mr.ParameterSync(m, mr.replica_for(m), dense_every=k or 1)
+        dense_runs[seed, k] = mr.online_stage(m, shards, sync, o, QUIET, learn=k is not None)
         if seed == 0 and k == 1:  # how far each kind of parameter moved over the online day
             head1 = torch.cat([p.detach().flatten() for p in m.head.parameters()])
             rows1 = m.vectors.table.export(rows0["ids"])
@@ -350,23 +326,18 @@ print(f"relative change over the online day: head {drift['dense']:.1%}, vector r
 # %% tags=["remove-cell"]
 per_seed_gap = [dense_runs[s, 1].auc - dense_runs[s, 24].auc for s in SEEDS]
 per_seed_online = [dense_runs[s, 1].auc - dense_runs[s, None].auc for s in SEEDS]
-glue("dense_seeds", len(SEEDS), display=False)
-glue("auc_batch_only", mean_auc[None], display=False)
-for k in DENSE_K:
-    glue(f"auc_dense_k{k}", mean_auc[k], display=False)
-glue("dense_gap_k24", float(np.mean(per_seed_gap)), display=False)
-glue("dense_gap_k24_min", float(min(per_seed_gap)), display=False)
-glue("dense_gap_k24_max", float(max(per_seed_gap)), display=False)
-glue("online_gain", float(np.mean(per_seed_online)), display=False)
-glue("online_gain_min", float(min(per_seed_online)), display=False)
 spread_k1 = float(np.ptp([dense_runs[s, 1].auc for s in SEEDS]))
-glue("seed_spread_k1", spread_k1, display=False)
-glue("dense_verdict", "smaller than the spread between seeds: with three seeds, too small to tell from noise"
-     if abs(np.mean(per_seed_gap)) < spread_k1
-     else "larger than the spread between seeds, though three seeds are few to be sure", display=False)
-glue("drift_dense", drift["dense"], display=False)
-glue("drift_sparse", drift["sparse"], display=False)
-glue("dense_syncs_k24", int(sum(r.dense_bytes > 0 for r in dense_runs[0, 24].syncs)), display=False)
+mr.labs.glue_many({f"auc_dense_k{k}": mean_auc[k] for k in DENSE_K})
+mr.labs.glue_fields("drift_", drift)  # drift_dense, drift_sparse
+mr.labs.glue_many(
+    dense_seeds=len(SEEDS), auc_batch_only=mean_auc[None], dense_gap_k24=float(np.mean(per_seed_gap)),
+    dense_gap_k24_min=float(min(per_seed_gap)), dense_gap_k24_max=float(max(per_seed_gap)),
+    online_gain=float(np.mean(per_seed_online)), online_gain_min=float(min(per_seed_online)),
+    seed_spread_k1=spread_k1,
+    dense_verdict="smaller than the spread between seeds: with three seeds, too small to tell from noise"
+    if abs(np.mean(per_seed_gap)) < spread_k1
+    else "larger than the spread between seeds, though three seeds are few to be sure",
+    dense_syncs_k24=int(sum(r.dense_bytes > 0 for r in dense_runs[0, 24].syncs)))
 
 # %% [markdown]
 # Per hour, averaged over the seeds: the serving AUC of each shard.
@@ -381,8 +352,7 @@ ax.set_xlabel("hour of the online day (shard)")
 ax.set_ylabel("serving AUC on the shard")
 ax.legend(fontsize=8, ncol=2)
 fig.tight_layout()
-glue("fig_dense_every", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_dense_every", fig)
 
 # %% [markdown]
 # ## Serving while syncs land
@@ -398,9 +368,9 @@ plt.close(fig)
 # readers, to time `apply` alone.
 
 # %%
-cm, co = fork_trainer(model, opt)
-replica = replica_for(cm)
-csync = ParameterSync(cm, replica)
+cm, co = mr.fork_trainer(model, opt)
+replica = mr.replica_for(cm)
+csync = mr.ParameterSync(cm, replica)
 csync.sync(day_start)
 ids_day, counts = np.unique(online_ev.fields, return_counts=True)
 probe = ids_day[np.argsort(-counts, kind="stable")[:256]]
@@ -431,7 +401,7 @@ def sync_windows(first, last):
     out = []
     for i in range(first, last):
         end = int(edges[i + 1])
-        train_step(cm, co, windows[i])
+        mr.train_step(cm, co, windows[i])
         cm.vectors.table.expire(end)
         cm.weights.table.expire(end)
         update = csync.build(end)
@@ -477,17 +447,12 @@ print(f"time to apply a sync, no readers: median {np.median(quiet_ms):.2f} ms, "
       f"for a median of {int(np.median([r for _, _, r in quiet]))} rows")
 
 # %% tags=["remove-cell"]
-glue("conc_syncs", len(applies), display=False)
-glue("conc_probe_changed", int(changed), display=False)
-glue("conc_lookups", int(n_lookup), display=False)
-glue("conc_predicts", int(n_predict), display=False)
-glue("conc_during", int(during), display=False)
-glue("conc_mixed", int(mixed), display=False)
-glue("apply_ms_median", float(np.median(apply_ms)), display=False)
-glue("apply_ms_max", float(apply_ms.max()), display=False)
-glue("apply_rows_median", int(np.median([r for _, _, r in applies])), display=False)
-glue("quiet_ms_median", float(np.median(quiet_ms)), display=False)
-glue("quiet_rows_median", int(np.median([r for _, _, r in quiet])), display=False)
+mr.labs.glue_many(
+    conc_syncs=len(applies), conc_probe_changed=int(changed), conc_lookups=int(n_lookup),
+    conc_predicts=int(n_predict), conc_during=int(during), conc_mixed=int(mixed),
+    apply_ms_median=float(np.median(apply_ms)), apply_ms_max=float(apply_ms.max()),
+    apply_rows_median=int(np.median([r for _, _, r in applies])), quiet_ms_median=float(np.median(quiet_ms)),
+    quiet_rows_median=int(np.median([r for _, _, r in quiet])))
 
 # %% [markdown]
 # What the double buffer costs in memory: the replica holds two copies of each serving
@@ -505,8 +470,6 @@ print(f"trainer tables (rows, optimizer state, last-seen times, index): {trainer
 print("rows in the replica's vector table:", len(replica.tables["vectors"]))
 
 # %% tags=["remove-cell"]
-glue("replica_mib", float(both / 2**20), display=False)
-glue("replica_copy_mib", float(one / 2**20), display=False)
-glue("replica_ratio", float(both / one), display=False)
-glue("trainer_mib", float(trainer_bytes / 2**20), display=False)
-glue("replica_vs_trainer", float(both / trainer_bytes), display=False)
+mr.labs.glue_many(replica_mib=float(both / 2**20), replica_copy_mib=float(one / 2**20),
+                  replica_ratio=float(both / one), trainer_mib=float(trainer_bytes / 2**20),
+                  replica_vs_trainer=float(both / trainer_bytes))

@@ -25,26 +25,14 @@ import tempfile
 import textwrap
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from myst_nb import glue
 
 import monolith_ref as mr
-from monolith_ref.checkpoint import (MANIFEST, BrokenSnapshotWarning, SnapshotError, clean_temp, latest_snapshot,
-                                     list_snapshots, read_snapshot, restore_trainer, save_trainer, write_snapshot)
-from monolith_ref.data.synthetic import StreamConfig, synthetic_stream
-from monolith_ref.experiments.faults import FAULT_SETUPS, failure_arithmetic, run_e6
-from monolith_ref.filters import OccurrenceFilter
-from monolith_ref.resume import EMPTY_DIGEST, OnlineTrainer, request_digest
-from monolith_ref.streaming.codec import decode_examples
-from monolith_ref.streaming.joiner import JoinerConfig, OnlineJoiner
-from monolith_ref.streaming.log import Log
-from monolith_ref.streaming.pipeline import EXAMPLES, run_pipeline
-from monolith_ref.streaming.simulate import ArrivalConfig, arrivals
-from monolith_ref.training import ModelConfig, TrainConfig, build_deepfm, train_step
 
 # Small layers: one PyTorch thread is faster than two on a busy 2-core machine.
 torch.set_num_threads(1)
@@ -53,8 +41,9 @@ t_lab = time.perf_counter()
 print("monolith_ref", mr.__version__)
 
 # %% [markdown]
-# Two small helpers: the whole state of a trainer (every table array, every head tensor,
-# Adam's moments and step counts), and a bit-for-bit comparison of two such states.
+# One small helper: the whole state of a trainer (every table array, every head tensor,
+# Adam's moments and step counts). `mr.labs.compare_states` compares two such states bit
+# for bit (same keys, same dtypes, equal values).
 
 # %%
 def state_of(model, optimizer):
@@ -67,12 +56,6 @@ def state_of(model, optimizer):
     return out
 
 
-def same_state(a, b):
-    """True if two states hold the same keys with bit-identical values."""
-    return a.keys() == b.keys() and all(
-        torch.equal(a[k], b[k]) if isinstance(a[k], torch.Tensor) else np.array_equal(a[k], b[k]) for k in a)
-
-
 # %% [markdown]
 # ## 1. The anatomy of a trainer snapshot
 #
@@ -83,24 +66,27 @@ def same_state(a, b):
 # one to read.
 
 # %%
-SNAP_STREAM = StreamConfig(num_users=200, num_items=100, new_items_per_day=10, days=1, events_per_day=600, seed=1)
-SNAP_MODEL = ModelConfig(dim=8, hidden=(16,), seed=3, ttl=86_400, filter=OccurrenceFilter(threshold=2))
-small = synthetic_stream(SNAP_STREAM)
+SNAP_STREAM = mr.StreamConfig(num_users=200, num_items=100, new_items_per_day=10, days=1, events_per_day=600,
+                              seed=1)
+SNAP_MODEL = mr.ModelConfig(dim=8, hidden=(16,), seed=3, ttl=86_400, filter=mr.OccurrenceFilter(threshold=2))
+SNAP_TRAIN = mr.TrainConfig(batch_size=50, lr=1e-2, progress=False)
+small = mr.synthetic_stream(SNAP_STREAM)
 
 
 def small_trainer(config=SNAP_MODEL):
-    m = build_deepfm(len(small.field_names), small.dense.shape[1], config)
-    return m, torch.optim.Adam(m.head.parameters(), lr=1e-2)
+    """A new, untrained DeepFM for the small stream and its Adam optimizer."""
+    m = mr.build_deepfm_for(small, config)
+    return m, torch.optim.Adam(m.head.parameters(), lr=SNAP_TRAIN.lr)
 
 
-def train_batches(m, o, batches, size=50):
+def train_batches(m, o, batches, size=SNAP_TRAIN.batch_size):
     for k in batches:
-        train_step(m, o, small[k * size:(k + 1) * size])
+        mr.train_step(m, o, small[k * size:(k + 1) * size])
 
 
-model, opt = small_trainer()
-train_batches(model, opt, range(4))
-snap = save_trainer(WORK / "anatomy", 4, model, opt, {(EXAMPLES, 0): 200}, extra_meta={"examples": 200})
+MANIFEST = mr.checkpoint.MANIFEST  # the manifest's file name
+model, opt = mr.batch_stage(small[:200], SNAP_MODEL, SNAP_TRAIN)  # 4 batches of 50, in order
+snap = mr.save_trainer(WORK / "anatomy", 4, model, opt, {(mr.EXAMPLES, 0): 200}, extra_meta={"examples": 200})
 manifest = json.loads((snap / MANIFEST).read_text())
 entries = [(section, key, e) for section in ("arrays", "blobs") for key, e in manifest["files"][section].items()]
 print(f"{snap.name}/")
@@ -128,20 +114,17 @@ for name in ("vectors", "weights"):
           f"filter={t['filter']['type']}(threshold={t['filter']['threshold']})")
 print("head parameters:", fp["head"]["parameters"])
 print("dense optimizer:", fp["dense_optimizer"])
-waiting = read_snapshot(snap)[0]["vectors/filter/keys"]  # IDs seen once: counted, no row yet
+waiting = mr.checkpoint.read_snapshot(snap)[0]["vectors/filter/keys"]  # IDs seen once: counted, no row yet
 print("rows in the vector table:", len(model.vectors.table), "; IDs waiting in its filter:", len(waiting))
 print("array files:", len(manifest["files"]["arrays"]), "; blob files:", len(manifest["files"]["blobs"]),
       "; plus the manifest")
 
 # %% tags=["remove-cell"]
-glue("anat_arrays", len(manifest["files"]["arrays"]), display=False)
-glue("anat_blobs", len(manifest["files"]["blobs"]), display=False)
-glue("anat_files", len(manifest["files"]["arrays"]) + len(manifest["files"]["blobs"]) + 1, display=False)
-glue("anat_bytes", int(sum(p.stat().st_size for p in snap.iterdir())), display=False)
-glue("anat_rows", len(model.vectors.table), display=False)
-glue("anat_filter_ids", int(len(waiting)), display=False)
-glue("anat_step", int(meta["step"]), display=False)
-glue("anat_offset", int(meta["offsets"][0][2]), display=False)
+mr.labs.glue_many(
+    anat_arrays=len(manifest["files"]["arrays"]), anat_blobs=len(manifest["files"]["blobs"]),
+    anat_files=len(manifest["files"]["arrays"]) + len(manifest["files"]["blobs"]) + 1,
+    anat_bytes=int(sum(p.stat().st_size for p in snap.iterdir())), anat_rows=len(model.vectors.table),
+    anat_filter_ids=int(len(waiting)), anat_step=int(meta["step"]), anat_offset=int(meta["offsets"][0][2]))
 
 # %% [markdown]
 # ### The order of the durable steps
@@ -171,15 +154,15 @@ def logged_rename(src, dst):
 
 os.fsync, os.rename = logged_fsync, logged_rename
 try:
-    write_snapshot(WORK / "order", "demo", {"ids": np.arange(3), "rows": np.zeros((3, 2))}, {"step": 1},
-                   blobs={"head": b"dense"})
+    mr.checkpoint.write_snapshot(WORK / "order", "demo", {"ids": np.arange(3), "rows": np.zeros((3, 2))}, {"step": 1},
+                                 blobs={"head": b"dense"})
 finally:
     os.fsync, os.rename = real_fsync, real_rename
 for i, e in enumerate(events_seen, 1):
     print(i, e)
 
 # %% tags=["remove-cell"]
-glue("order_fsyncs", sum(e.startswith("fsync") for e in events_seen), display=False)
+mr.labs.glue_many(order_fsyncs=sum(e.startswith("fsync") for e in events_seen))
 
 # %% [markdown]
 # ### Six ways to damage a snapshot
@@ -225,39 +208,37 @@ DAMAGES = {
     "manifest edited: step 4 -> 5": lambda p: edit_manifest(p, lambda m: m["meta"].update(step=5)),
     "manifest says format version 2": lambda p: edit_manifest(p, lambda m: m.update(version=2)),
 }
+
+
+def try_restore(what, path, m, o):
+    """Restore the snapshot at `path` into (m, o); print and return what happened (the error,
+    with `path` shown as `<snap>`) and whether the live model stayed exactly as it was."""
+    before = state_of(m, o)
+    try:
+        mr.restore_trainer(path, m, o)
+        result = "restored (!)"
+    except mr.checkpoint.SnapshotError as exc:
+        result = f"{type(exc).__name__}: {str(exc).replace(str(path), '<snap>')}"
+    unchanged = mr.labs.compare_states(before, state_of(m, o)).identical
+    print(f"{what}\n    -> {textwrap.shorten(result, 140, placeholder=' ...')}\n    live model unchanged: {unchanged}")
+    return result, unchanged
+
+
 outcomes = []
 for i, (what, damage) in enumerate(DAMAGES.items()):
     copy_path = shutil.copytree(snap, WORK / "damaged" / f"case{i}" / snap.name)
     damage(copy_path)
-    before = state_of(model, opt)
-    try:
-        restore_trainer(copy_path, model, opt)
-        result = "restored (!)"
-    except SnapshotError as exc:
-        result = f"{type(exc).__name__}: {str(exc).replace(str(copy_path), '<snap>')}"
-    unchanged = same_state(before, state_of(model, opt))
+    result, unchanged = try_restore(what, copy_path, model, opt)
     outcomes.append((result.startswith(("Corrupt", "SnapshotVersion")), unchanged))
-    print(f"{what}\n    -> {textwrap.shorten(result, 140, placeholder=' ...')}\n    live model unchanged: {unchanged}")
 
 # A sound snapshot, but the wrong model: restore into a DeepFM with dim 4.
-other, other_opt = small_trainer(ModelConfig(dim=4, hidden=(16,), seed=3, ttl=86_400,
-                                             filter=OccurrenceFilter(threshold=2)))
-train_batches(other, other_opt, range(1))
-before = state_of(other, other_opt)
-try:
-    restore_trainer(snap, other, other_opt)
-    result = "restored (!)"
-except SnapshotError as exc:
-    result = f"{type(exc).__name__}: {exc}"
-unchanged = same_state(before, state_of(other, other_opt))
+other, other_opt = mr.batch_stage(small[:50], replace(SNAP_MODEL, dim=4), SNAP_TRAIN)  # one batch
+result, unchanged = try_restore("the intact snapshot, into a model with dim 4", snap, other, other_opt)
 outcomes.append((result.startswith("SnapshotMismatch"), unchanged))
-print(f"the intact snapshot, into a model with dim 4\n    -> {textwrap.shorten(result, 140, placeholder=' ...')}\n"
-      f"    live model unchanged: {unchanged}")
 print("all refused, nothing half-loaded:", all(r and u for r, u in outcomes))
 
 # %% tags=["remove-cell"]
-glue("damage_cases", len(outcomes), display=False)
-glue("damage_all_refused", "yes" if all(r and u for r, u in outcomes) else "no", display=False)
+mr.labs.glue_many(damage_cases=len(outcomes), damage_all_refused="yes" if all(r and u for r, u in outcomes) else "no")
 
 # %% [markdown]
 # And the good snapshot itself restores, into the live model or into a brand-new one, to
@@ -265,15 +246,16 @@ glue("damage_all_refused", "yes" if all(r and u for r, u in outcomes) else "no",
 
 # %%
 # NBVAL_CHECK_OUTPUT
-fresh, fresh_opt = small_trainer()
-train_batches(fresh, fresh_opt, range(4))  # the same 4 batches: the state the snapshot holds
+fresh, fresh_opt = mr.batch_stage(small[:200], SNAP_MODEL, SNAP_TRAIN)  # the same 4 batches: the snapshot's state
 saved_state = state_of(fresh, fresh_opt)
-info = restore_trainer(snap, model, opt)
+info = mr.restore_trainer(snap, model, opt)
 print("restored step and offsets:", info["step"], info["offsets"])
-print("live model now equals the snapshot's state:", same_state(state_of(model, opt), saved_state))
+print("live model now equals the snapshot's state:",
+      mr.labs.compare_states(state_of(model, opt), saved_state).identical)
 blank, blank_opt = small_trainer()
-restore_trainer(snap, blank, blank_opt)
-print("a brand-new model, restored, equals it too:", same_state(state_of(blank, blank_opt), saved_state))
+mr.restore_trainer(snap, blank, blank_opt)
+print("a brand-new model, restored, equals it too:",
+      mr.labs.compare_states(state_of(blank, blank_opt), saved_state).identical)
 
 # %% [markdown]
 # ### Keep the last three, skip a broken one, sweep up leftovers
@@ -290,26 +272,25 @@ m, o = small_trainer()
 for step in range(1, 4 * EVERY + 1):
     train_batches(m, o, [step - 1])
     if step % EVERY == 0:
-        save_trainer(store, step, m, o, {(EXAMPLES, 0): 50 * step}, keep=KEEP)
-print("kept:", [p.name for p in list_snapshots(store)])
-newest = list_snapshots(store)[-1]
+        mr.save_trainer(store, step, m, o, {(mr.EXAMPLES, 0): 50 * step}, keep=KEEP)
+print("kept:", [p.name for p in mr.checkpoint.list_snapshots(store)])
+newest = mr.checkpoint.list_snapshots(store)[-1]
 victim = newest / json.loads((newest / MANIFEST).read_text())["files"]["arrays"]["vectors/embeddings"]["file"]
 victim.write_bytes(victim.read_bytes()[:-1])
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    good = latest_snapshot(store)
+    good = mr.checkpoint.latest_snapshot(store)
 for w in caught:
     print(textwrap.shorten(f"{w.category.__name__}: {str(w.message).replace(str(newest), '<snap>')}", 140,
                            placeholder=" ..."))
 print("latest that verifies:", good.name)
 (store / ".tmp-step-000000000015-x1y2").mkdir()
-print("listed:", [p.name for p in list_snapshots(store)], "; leftovers swept:", clean_temp(store))
+print("listed:", [p.name for p in mr.checkpoint.list_snapshots(store)],
+      "; leftovers swept:", mr.checkpoint.clean_temp(store))
 
 # %% tags=["remove-cell"]
-glue("keep_every", EVERY, display=False)
-glue("keep_k", KEEP, display=False)
-glue("keep_kept", ", ".join(p.name for p in list_snapshots(store)), display=False)
-glue("keep_fallback", good.name, display=False)
+mr.labs.glue_many(keep_every=EVERY, keep_k=KEEP, keep_fallback=good.name,
+                  keep_kept=", ".join(p.name for p in mr.checkpoint.list_snapshots(store)))
 
 # %% [markdown]
 # ## 2. Kill the trainer, resume, compare
@@ -319,11 +300,12 @@ glue("keep_fallback", good.name, display=False)
 # records by offset and snapshots every 2 batches, keeping 3.
 
 # %%
-LOG_STREAM = StreamConfig(num_users=300, num_items=200, new_items_per_day=20, days=1, events_per_day=2000, seed=3)
-events = synthetic_stream(LOG_STREAM)
-with Log(WORK / "log", fsync=True) as log, OnlineJoiner(JoinerConfig(window=1800)) as joiner:
-    run_pipeline(events, arrivals(events, ArrivalConfig(seed=3)), joiner, log)
-    log_end = log.end_offset(EXAMPLES, 0)
+LOG_STREAM = mr.StreamConfig(num_users=300, num_items=200, new_items_per_day=20, days=1, events_per_day=2000,
+                             seed=3)
+events = mr.synthetic_stream(LOG_STREAM)
+with mr.Log(WORK / "log", fsync=True) as log, mr.OnlineJoiner(mr.JoinerConfig(window=1800)) as joiner:
+    mr.run_pipeline(events, mr.arrivals(events, mr.ArrivalConfig(seed=3)), joiner, log)
+    log_end = log.end_offset(mr.EXAMPLES, 0)
 SPEC = {"log": str(WORK / "log"), "snapshots": str(WORK / "snapshots"), "scratch": str(WORK / "warm-up"),
         "group": "online", "fields": list(events.field_names), "dense": list(events.dense_names),
         "model": {"dim": 8, "hidden": [16], "seed": 5}, "train": {"batch_size": 40, "progress": False},
@@ -342,19 +324,17 @@ print(f"{len(events):,} events -> {log_end:,} examples in the log")
 SERVER = r'''
 import json, os, sys, traceback
 import torch
-from monolith_ref.resume import OnlineTrainer
-from monolith_ref.streaming.log import Log
-from monolith_ref.training import ModelConfig, TrainConfig
+import monolith_ref as mr
 
 spec = json.loads(sys.argv[1])
 torch.set_num_threads(1)  # no thread pools in a process that forks
 
 def trainer(log, snapshots, group):
-    model = ModelConfig(**{**spec["model"], "hidden": tuple(spec["model"]["hidden"])})
-    return OnlineTrainer(log, snapshots, model, TrainConfig(**spec["train"]), spec["fields"], spec["dense"],
-                         group=group, snapshot_every=spec["snapshot_every"], keep=spec["keep"])
+    model = mr.ModelConfig(**{**spec["model"], "hidden": tuple(spec["model"]["hidden"])})
+    return mr.OnlineTrainer(log, snapshots, model, mr.TrainConfig(**spec["train"]), spec["fields"], spec["dense"],
+                            group=group, snapshot_every=spec["snapshot_every"], keep=spec["keep"])
 
-with Log(spec["log"]) as log:  # warm up: compile every kernel once, in a scratch directory
+with mr.Log(spec["log"]) as log:  # warm up: compile every kernel once, in a scratch directory
     trainer(log, spec["scratch"], "warm-up").run(max_batches=2)
 print("ready", flush=True)
 for line in sys.stdin:
@@ -364,7 +344,7 @@ for line in sys.stdin:
     if pid == 0:  # the child: one trainer process, killed at any instruction
         code = 0
         try:
-            with Log(spec["log"]) as log:
+            with mr.Log(spec["log"]) as log:
                 t = trainer(log, spec["snapshots"], spec["group"])
                 print("resumed", t.progress.step, flush=True)
                 while t.train_batch():
@@ -390,10 +370,10 @@ server = subprocess.Popen([sys.executable, "-c", SERVER, json.dumps(SPEC)], stdi
 # process, with one snapshot at the very end.
 
 # %%
-with Log(WORK / "log") as log:
-    reference = OnlineTrainer(log, WORK / "reference", ModelConfig(dim=8, hidden=(16,), seed=5),
-                              TrainConfig(batch_size=40, progress=False), SPEC["fields"], SPEC["dense"],
-                              group="reference", snapshot_every=10**6)
+with mr.Log(WORK / "log") as log:
+    reference = mr.OnlineTrainer(log, WORK / "reference", mr.ModelConfig(dim=8, hidden=(16,), seed=5),
+                                 mr.TrainConfig(batch_size=40, progress=False), SPEC["fields"], SPEC["dense"],
+                                 group="reference", snapshot_every=10**6)
     ref = reference.run()
 print(f"reference: {ref.step} batches, {ref.examples:,} examples, digest {ref.digest[:12]}...")
 
@@ -437,10 +417,10 @@ for k in range(KILLS + 1):
             break
     snaps = Path(SPEC["snapshots"])
     left = sorted(p.name.split("-")[0] + "-" for p in snaps.iterdir() if p.name.startswith((".tmp-", ".del-")))
-    published = list_snapshots(snaps)
-    newest_offset = max(read_snapshot(p)[1]["offsets"][0][2] for p in published)  # raises if one is broken
-    with Log(SPEC["log"]) as log:
-        committed = log.committed(SPEC["group"], EXAMPLES, 0) or 0
+    published = mr.checkpoint.list_snapshots(snaps)
+    newest_offset = max(mr.checkpoint.read_snapshot(p)[1]["offsets"][0][2] for p in published)  # raises if broken
+    with mr.Log(SPEC["log"]) as log:
+        committed = log.committed(SPEC["group"], mr.EXAMPLES, 0) or 0
     row.update(newest=published[-1].name, newest_offset=newest_offset, committed=committed, leftovers=left)
     rounds.append(row)
 server.stdin.write("\n")
@@ -461,45 +441,39 @@ for r in rounds:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-with Log(SPEC["log"]) as log:
-    resumed = OnlineTrainer(log, SPEC["snapshots"], ModelConfig(dim=8, hidden=(16,), seed=5),
-                            TrainConfig(batch_size=40, progress=False), SPEC["fields"], SPEC["dense"],
-                            group=SPEC["group"], snapshot_every=SPEC["snapshot_every"], keep=SPEC["keep"])
-    digest, n = EMPTY_DIGEST, 0  # the digest straight from the log, batch by batch
+with mr.Log(SPEC["log"]) as log:
+    resumed = mr.OnlineTrainer(log, SPEC["snapshots"], mr.ModelConfig(dim=8, hidden=(16,), seed=5),
+                               mr.TrainConfig(batch_size=40, progress=False), SPEC["fields"], SPEC["dense"],
+                               group=SPEC["group"], snapshot_every=SPEC["snapshot_every"], keep=SPEC["keep"])
+    digest, n = mr.resume.EMPTY_DIGEST, 0  # the digest straight from the log, batch by batch
     for start in range(0, log_end, 40):
-        recs = log.read(EXAMPLES, 0, start, 40)
-        ids = decode_examples([r.value for r in recs], SPEC["fields"], SPEC["dense"]).events.request_id
-        digest, n = request_digest(digest, ids), n + len(recs)
+        recs = log.read(mr.EXAMPLES, 0, start, 40)
+        ids = mr.streaming.decode_examples([r.value for r in recs], SPEC["fields"], SPEC["dense"]).events.request_id
+        digest, n = mr.resume.request_digest(digest, ids), n + len(recs)
 got, want = state_of(resumed.model, resumed.optimizer), state_of(reference.model, reference.optimizer)
+identical = mr.labs.compare_states(got, want).identical
 p = resumed.progress
 killed = sum(r["status"] == -signal.SIGKILL for r in rounds)
 print("processes started:", len(rounds), "; killed with SIGKILL:", killed)
 print("batches:", p.step, "(reference", ref.step, ")")
 print("examples trained == examples in the log:", p.examples == log_end == n)
 print("request digest == reference digest == digest of the log:", p.digest == ref.digest == digest)
-print(f"arrays and tensors compared: {len(want)}; all bit-identical:", same_state(got, want))
+print(f"arrays and tensors compared: {len(want)}; all bit-identical:", identical)
 print("the last process reported the same:", rounds[-1]["done"] == (p.step, p.examples, p.digest))
 
 # %% tags=["remove-cell"]
 redone = sum(max(0, r["last"] - rounds[i + 1]["resumed"]) for i, r in enumerate(rounds[:-1]))
 trained_total = sum(r["last"] - r["resumed"] for r in rounds)
-glue("kill_log_examples", int(log_end), display=False)
-glue("kill_stream_events", int(len(events)), display=False)
-glue("kill_batch", 40, display=False)
-glue("kill_every", SPEC["snapshot_every"], display=False)
-glue("kill_keep", SPEC["keep"], display=False)
-glue("kill_batches", int(ref.step), display=False)
-glue("kill_processes", len(rounds), display=False)
-glue("kill_kills", int(killed), display=False)
-glue("kill_redone", int(redone), display=False)
-glue("kill_trained_total", int(trained_total), display=False)
-glue("kill_midwrite", sum(any(x.startswith(".tmp") for x in r["leftovers"]) for r in rounds), display=False)
-glue("kill_commit_behind", sum(r["committed"] < r["newest_offset"] for r in rounds), display=False)
-glue("kill_commit_ahead", sum(r["committed"] > r["newest_offset"] for r in rounds), display=False)
-glue("kill_arrays", len(want), display=False)
-glue("kill_identical", "yes" if same_state(got, want) else "no", display=False)
-glue("kill_exactly_once", "yes" if (p.examples == log_end == n and p.digest == ref.digest == digest) else "no",
-     display=False)
+mr.labs.glue_many(
+    kill_log_examples=int(log_end), kill_stream_events=int(len(events)), kill_batch=40,
+    kill_every=SPEC["snapshot_every"], kill_keep=SPEC["keep"], kill_batches=int(ref.step),
+    kill_processes=len(rounds), kill_kills=int(killed), kill_redone=int(redone),
+    kill_trained_total=int(trained_total),
+    kill_midwrite=sum(any(x.startswith(".tmp") for x in r["leftovers"]) for r in rounds),
+    kill_commit_behind=sum(r["committed"] < r["newest_offset"] for r in rounds),
+    kill_commit_ahead=sum(r["committed"] > r["newest_offset"] for r in rounds), kill_arrays=len(want),
+    kill_identical="yes" if identical else "no",
+    kill_exactly_once="yes" if (p.examples == log_end == n and p.digest == ref.digest == digest) else "no")
 
 # %% [markdown]
 # ## 3. Experiment E6: parameter servers that fail
@@ -512,11 +486,11 @@ glue("kill_exactly_once", "yes" if (p.examples == log_end == n and p.digest == r
 # two days). A failed PS comes back from its last snapshot at the end of the hour; the
 # updates since are lost, nobody replays them; the other PS keep their state. The measure
 # is the online AUC against the same run without failures; the same failure times serve
-# every `T`. This is `FAULT_SETUPS["small"]`, 2 seeds.
+# every `T`. This is `FAULT_CONFIGS["small"]`, 2 seeds.
 
 # %%
 t_e6 = time.perf_counter()
-e6 = run_e6(FAULT_SETUPS["small"], progress=False)
+e6 = mr.experiments.run_failure_cost(mr.experiments.FAULT_CONFIGS["small"], progress=False)
 print(f"E6 small: {time.perf_counter() - t_e6:.0f} s")
 print(e6.table())
 
@@ -535,43 +509,37 @@ print("online hours:", e6.setup["online_hours"], "; failure rate per PS per day:
 
 # %% tags=["remove-cell"]
 S_, T_ = e6.num_ps, e6.intervals_h
-glue("e6_baseline_auc100", float(100 * np.mean(e6.baseline_auc)), display=False)
-glue("e6_seeds", len(e6.seeds), display=False)
-glue("e6_online_hours", int(e6.setup["online_hours"]), display=False)
-glue("e6_batch_days", int(e6.setup["batch_days"]), display=False)
-glue("e6_rate", float(e6.setup["failure_rate"]), display=False)
-glue("e6_rate_ratio", float(e6.setup["failure_rate"] / failure_arithmetic().failure_rate_per_day), display=False)
-glue("e6_users", int(e6.setup["stream"]["num_users"]), display=False)
-glue("e6_events_per_day", int(e6.setup["stream"]["events_per_day"]), display=False)
-glue("e6_seconds", float(e6.seconds), display=False)
+RATE = e6.setup["failure_rate"]
+PAPER = mr.experiments.faults.failure_arithmetic()  # the paper's setting (section 4)
+mr.labs.glue_many(
+    e6_baseline_auc100=float(100 * np.mean(e6.baseline_auc)), e6_seeds=len(e6.seeds),
+    e6_online_hours=int(e6.setup["online_hours"]), e6_batch_days=int(e6.setup["batch_days"]), e6_rate=float(RATE),
+    e6_rate_ratio=float(RATE / PAPER.failure_rate_per_day), e6_users=int(e6.setup["stream"]["num_users"]),
+    e6_events_per_day=int(e6.setup["stream"]["events_per_day"]), e6_seconds=float(e6.seconds),
+    e6_expected_fail_per_ps=float(RATE * e6.setup["online_hours"] / 24))
 summ = {(s, t): e6.summary(s, t) for s in S_ for t in T_}
+SUMMARY_GLUE = {"delta": "delta", "sd": "delta_sd", "perfail": "per_failure", "fail": "failures",
+                "losth": "lost_hours", "lostshare": "lost_share"}  # glue e6_{name}_{S}_{T}: summary field
 for (s, t), m in summ.items():
-    glue(f"e6_delta_{s}_{t}", m["delta"], display=False)
-    glue(f"e6_sd_{s}_{t}", m["delta_sd"], display=False)
-    glue(f"e6_perfail_{s}_{t}", m["per_failure"], display=False)
-    glue(f"e6_fail_{s}_{t}", m["failures"], display=False)
-    glue(f"e6_losth_{s}_{t}", m["lost_hours"], display=False)
-    glue(f"e6_lostshare_{s}_{t}", m["lost_share"], display=False)
-for t in T_:
-    glue(f"e6_formula_{t}", failure_arithmetic(S_[0], e6.setup["failure_rate"], t).lost_update_share, display=False)
-glue("e6_expected_fail_per_ps", float(e6.setup["failure_rate"] * e6.setup["online_hours"] / 24), display=False)
+    mr.labs.glue_many({f"e6_{name}_{s}_{t}": m[key] for name, key in SUMMARY_GLUE.items()})
+mr.labs.glue_many({f"e6_formula_{t}": mr.experiments.faults.failure_arithmetic(S_[0], RATE, t).lost_update_share
+                   for t in T_})
 # Verdicts the prose quotes, computed rather than typed.
 grows_T = all(summ[(s, T_[i])]["delta"] > summ[(s, T_[i + 1])]["delta"] for s in S_ for i in range(len(T_) - 1))
-glue("e6_grows_with_T", "in every row" if grows_T else "not in every row", display=False)
 tmax = T_[-1]
 shrinks_S_tmax = all(summ[(S_[i], tmax)]["per_failure"] < summ[(S_[i + 1], tmax)]["per_failure"]
                      for i in range(len(S_) - 1))
 shrinks_S_all = all(summ[(S_[i], t)]["per_failure"] < summ[(S_[i + 1], t)]["per_failure"]
                     for t in T_ for i in range(len(S_) - 1))
-glue("e6_perfail_S_tmax", "shrank at every step" if shrinks_S_tmax else "did not shrink at every step",
-     display=False)
-glue("e6_perfail_S_all", "at every interval" if shrinks_S_all else "not at every interval", display=False)
-glue("e6_perfail_ratio_tmax", float(summ[(S_[0], tmax)]["per_failure"] / summ[(S_[-1], tmax)]["per_failure"]),
-     display=False)
-glue("e6_worst_delta", float(min(m["delta"] for m in summ.values())), display=False)
-glue("e6_best_delta", float(max(m["delta"] for m in summ.values())), display=False)
-glue("e6_lostshare_min_tmax", float(min(summ[(s, tmax)]["lost_share"] for s in S_)), display=False)
-glue("e6_lostshare_max_tmax", float(max(summ[(s, tmax)]["lost_share"] for s in S_)), display=False)
+mr.labs.glue_many(
+    e6_grows_with_T="in every row" if grows_T else "not in every row",
+    e6_perfail_S_tmax="shrank at every step" if shrinks_S_tmax else "did not shrink at every step",
+    e6_perfail_S_all="at every interval" if shrinks_S_all else "not at every interval",
+    e6_perfail_ratio_tmax=float(summ[(S_[0], tmax)]["per_failure"] / summ[(S_[-1], tmax)]["per_failure"]),
+    e6_worst_delta=float(min(m["delta"] for m in summ.values())),
+    e6_best_delta=float(max(m["delta"] for m in summ.values())),
+    e6_lostshare_min_tmax=float(min(summ[(s, tmax)]["lost_share"] for s in S_)),
+    e6_lostshare_max_tmax=float(max(summ[(s, tmax)]["lost_share"] for s in S_)))
 
 # %% [markdown]
 # Left: the AUC change against the snapshot interval, one line per number of PS (error
@@ -580,9 +548,7 @@ glue("e6_lostshare_max_tmax", float(max(summ[(s, tmax)]["lost_share"] for s in S
 # the failures.
 
 # %%
-fig = e6.plot()
-glue("fig_e6", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_e6", e6.plot())
 
 # %% [markdown]
 # Two more views of the same runs. Left: the AUC change *per failure* against the number of
@@ -607,34 +573,27 @@ for t, marker in zip(T_, "osD"):
 left.axhline(0, color="grey", lw=0.8)
 left.set_xscale("log", base=2)
 left.set_xticks(S_, [str(s) for s in S_])
-left.set_xlabel("number of PS (S)")
-left.set_ylabel("AUC x 100 change per failure")
+left.set(xlabel="number of PS (S)", ylabel="AUC x 100 change per failure")
 left.legend(fontsize=8)
 left.grid(alpha=0.3)
 grid = np.linspace(0, share_x.max(), 50)
 right.plot(100 * grid, slope * grid, "k--", lw=1, label=f"fit: {slope:.2f} per 100% lost (r = {corr:.2f})")
-right.set_xlabel("updates lost by failures (% of all)")
-right.set_ylabel("AUC x 100 change")
+right.set(xlabel="updates lost by failures (% of all)", ylabel="AUC x 100 change")
 right.legend(fontsize=7)
 right.grid(alpha=0.3)
 fig.tight_layout()
-glue("fig_e6_views", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_e6_views", fig)
 
 # %% tags=["remove-cell"]
-glue("e6_slope", slope, display=False)
-glue("e6_slope_per10", slope / 10, display=False)
-glue("e6_corr", corr, display=False)
-glue("e6_points", int(share_x.size), display=False)
-glue("e6_extrap_paper", slope * failure_arithmetic().lost_update_share, display=False)
-glue("e6_share_ratio_paper", float(failure_arithmetic(S_[0], e6.setup["failure_rate"], tmax).lost_update_share
-                                   / failure_arithmetic().lost_update_share), display=False)
-for s in S_:
-    glue(f"e6_expected_fail_S{s}", float(s * e6.setup["failure_rate"] * e6.setup["online_hours"] / 24), display=False)
 note = ("it fell at every step at the shorter intervals too" if shrinks_S_all else
         "at the shorter intervals it did not fall at every step: with two seeds and a few failures per run, "
         "these small per-failure numbers are noisy")
-glue("e6_perfail_S_note", note, display=False)
+ours_tmax = mr.experiments.faults.failure_arithmetic(S_[0], RATE, tmax)
+mr.labs.glue_many(
+    e6_slope=slope, e6_slope_per10=slope / 10, e6_corr=corr, e6_points=int(share_x.size),
+    e6_extrap_paper=slope * PAPER.lost_update_share,
+    e6_share_ratio_paper=float(ours_tmax.lost_update_share / PAPER.lost_update_share), e6_perfail_S_note=note)
+mr.labs.glue_many({f"e6_expected_fail_S{s}": float(s * RATE * e6.setup["online_hours"] / 24) for s in S_})
 
 # %% [markdown]
 # ## 4. The paper's arithmetic, and ours
@@ -646,38 +605,27 @@ glue("e6_perfail_S_note", note, display=False)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-paper = failure_arithmetic()
+paper = mr.experiments.faults.failure_arithmetic()
 users = int(e6.setup["stream"]["num_users"])
 cases = {"paper": paper,
-         "paper's rate, 8 PS": failure_arithmetic(8, 0.0001, 24, users)}
+         "paper's rate, 8 PS": mr.experiments.faults.failure_arithmetic(8, 0.0001, 24, users)}
 for s in (S_[0], S_[-1]):
     for t in (T_[0], T_[-1]):
-        cases[f"ours, S={s}, T={t} h"] = failure_arithmetic(s, e6.setup["failure_rate"], t, users)
+        cases[f"ours, S={s}, T={t} h"] = mr.experiments.faults.failure_arithmetic(s, RATE, t, users)
 for name, a in cases.items():
     print(f"{name}:\n  {a.text()}")
 
 # %% tags=["remove-cell"]
-glue("ar_paper_ps", paper.num_ps, display=False)
-glue("ar_paper_rate", paper.failure_rate_per_day, display=False)
-glue("ar_paper_per_day", paper.failures_per_day, display=False)
-glue("ar_paper_days_between", paper.days_between_failures, display=False)
-glue("ar_paper_share", paper.share_per_failure, display=False)
-glue("ar_paper_worst_h", paper.worst_lost_hours, display=False)
-glue("ar_paper_mean_h", paper.mean_lost_hours, display=False)
-glue("ar_paper_lost_share", paper.lost_update_share, display=False)
-glue("ar_paper_users", paper.users_per_failure, display=False)
-glue("ar_paper_users_share", paper.users_per_failure / 15_000_000, display=False)
-glue("ar_paper_days_lost_per_year", 365 * paper.lost_update_share, display=False)
-p8 = cases["paper's rate, 8 PS"]
-glue("ar_p8_days_between", p8.days_between_failures, display=False)
+AR_GLUE = {"days_between": "days_between_failures", "share": "share_per_failure", "lost_share": "lost_update_share",
+           "mean_h": "mean_lost_hours", "users": "users_per_failure"}  # glue suffix: FailureArithmetic field
+mr.labs.glue_fields("ar_paper_", paper, names={"ps": "num_ps", "rate": "failure_rate_per_day",
+                                               "per_day": "failures_per_day", "worst_h": "worst_lost_hours", **AR_GLUE})
+mr.labs.glue_many(ar_paper_users_share=paper.users_per_failure / 15_000_000,
+                  ar_paper_days_lost_per_year=365 * paper.lost_update_share,
+                  ar_p8_days_between=cases["paper's rate, 8 PS"].days_between_failures)
 for s in (S_[0], S_[-1]):
     for t in (T_[0], T_[-1]):
-        a = cases[f"ours, S={s}, T={t} h"]
-        glue(f"ar_ours_{s}_{t}_days_between", a.days_between_failures, display=False)
-        glue(f"ar_ours_{s}_{t}_share", a.share_per_failure, display=False)
-        glue(f"ar_ours_{s}_{t}_lost_share", a.lost_update_share, display=False)
-        glue(f"ar_ours_{s}_{t}_mean_h", a.mean_lost_hours, display=False)
-        glue(f"ar_ours_{s}_{t}_users", a.users_per_failure, display=False)
+        mr.labs.glue_fields(f"ar_ours_{s}_{t}_", cases[f"ours, S={s}, T={t} h"], names=AR_GLUE)
 
 # %%
 shutil.rmtree(WORK, ignore_errors=True)

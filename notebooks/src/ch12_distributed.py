@@ -29,19 +29,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython import get_ipython
-from myst_nb import glue
 
 import monolith_ref as mr
-from monolith_ref.bench.remote import CONTESTANTS, run_remote_benchmark
-from monolith_ref.checkpoint import list_snapshots
-from monolith_ref.data import zipf_ids
-from monolith_ref.data.synthetic import StreamConfig, synthetic_stream
-from monolith_ref.distributed import Cluster, PSUnavailableError, RemoteTable
-from monolith_ref.filters import OccurrenceFilter
-from monolith_ref.optim import Adagrad
-from monolith_ref.tables import ShardedTable, TableConfig
-from monolith_ref.tables.sharded_table import route
-from monolith_ref.training import ModelConfig, build_deepfm, train_step
 
 torch.set_num_threads(1)  # small layers; 2 busy cores (see chapter 8)
 print("monolith_ref", mr.__version__)
@@ -64,7 +53,7 @@ print("monolith_ref", mr.__version__)
 SNAPSHOT_EVERY = 8
 snap_dir = Path(tempfile.mkdtemp(prefix="ch12-snapshots-"))
 t0 = time.perf_counter()
-cluster = Cluster(num_ps=2, snapshot_dir=snap_dir, snapshot_every=SNAPSHOT_EVERY)
+cluster = mr.Cluster(num_ps=2, snapshot_dir=snap_dir, snapshot_every=SNAPSHOT_EVERY)
 start_seconds = time.perf_counter() - t0
 
 
@@ -92,11 +81,11 @@ print(f"started {cluster.ps_names} in {start_seconds:.1f} s")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-P_CFG = TableConfig(dim=8, seed=3, ttl=30, optimizer=Adagrad(lr=0.1), filter=OccurrenceFilter(threshold=2))
+P_CFG = mr.TableConfig(dim=8, seed=3, ttl=30, optimizer=mr.Adagrad(lr=0.1), filter=mr.OccurrenceFilter(threshold=2))
 P_STEPS, P_BATCH, P_VOCAB, P_EXPIRE_AT = 20, 2048, 5000, 45
-remote = RemoteTable(P_CFG, cluster, table_id="parity")
-local = ShardedTable(P_CFG, num_shards=2, threads=1)
-stream = zipf_ids(P_STEPS * P_BATCH, P_VOCAB, seed=1).reshape(P_STEPS, P_BATCH)
+remote = mr.RemoteTable(P_CFG, cluster, table_id="parity")
+local = mr.ShardedTable(P_CFG, num_shards=2, threads=1)
+stream = mr.zipf_ids(P_STEPS * P_BATCH, P_VOCAB, seed=1).reshape(P_STEPS, P_BATCH)
 lookups_equal = True
 for step, ids in enumerate(stream):
     grads = np.random.default_rng(step).normal(scale=0.1, size=(ids.size, P_CFG.dim)).astype(np.float32)
@@ -105,8 +94,7 @@ for step, ids in enumerate(stream):
     local.apply_gradients(ids, grads)
 expired = (remote.expire(P_EXPIRE_AT), local.expire(P_EXPIRE_AT))
 ex_remote, ex_local = remote.export(), local.export()
-exports_equal = ex_remote.keys() == ex_local.keys() and all(
-    ex_remote[k].dtype == ex_local[k].dtype and np.array_equal(ex_remote[k], ex_local[k]) for k in ex_remote)
+exports_equal = mr.labs.compare_states(ex_remote, ex_local).identical
 print("every lookup equal:", bool(lookups_equal))
 print("rows expired (remote, local):", expired)
 print("rows (remote, local):", len(remote), len(local))
@@ -116,16 +104,10 @@ print("exports bit-identical:", exports_equal)
 print("touched keys equal:", np.array_equal(remote.touched_ids(), local.touched_ids()))
 
 # %% tags=["remove-cell"]
-glue("par_steps", P_STEPS, display=False)
-glue("par_batch", P_BATCH, display=False)
-glue("par_vocab", P_VOCAB, display=False)
-glue("par_ttl", int(P_CFG.ttl), display=False)
-glue("par_rows", len(local), display=False)
-glue("par_rows_ps0", int(local.shard_sizes()[0]), display=False)
-glue("par_rows_ps1", int(local.shard_sizes()[1]), display=False)
-glue("par_expired", int(expired[0]), display=False)
-glue("par_equal", "True" if (exports_equal and lookups_equal) else "False", display=False)
-glue("snapshot_every", SNAPSHOT_EVERY, display=False)
+rows_ps0, rows_ps1 = local.shard_sizes()
+mr.labs.glue_many(par_steps=P_STEPS, par_batch=P_BATCH, par_vocab=P_VOCAB, par_ttl=int(P_CFG.ttl), par_rows=len(local),
+                  par_rows_ps0=rows_ps0, par_rows_ps1=rows_ps1, par_expired=int(expired[0]),
+                  par_equal=str(exports_equal and lookups_equal), snapshot_every=SNAPSHOT_EVERY)
 
 # %% [markdown]
 # What each PS says about its shard (`describe()`), and the snapshot folders it wrote. The
@@ -138,19 +120,27 @@ for info in remote.describe():
     print({k: info[k] for k in ("table_id", "factory", "shard", "num_shards", "ops", "snapshots", "snapshot_error")})
 for ps in cluster.ps_names:
     folder = snap_dir / ps / "parity"
-    print(f"{ps}/parity/:", [p.name for p in list_snapshots(folder)])
+    print(f"{ps}/parity/:", [p.name for p in mr.checkpoint.list_snapshots(folder)])
+
+# %% [markdown]
+# The same layout drawn from the live objects (`monolith_ref.diagrams.shard_diagram`, with
+# mermaid-py): the trainer, each PS with its rank, whether its process is up, and the rows
+# of the parity table it holds; each arrow carries the IDs among 0..7 that `route` sends to
+# that PS.
+
+# %%
+mr.diagrams.as_markdown(mr.diagrams.shard_diagram(remote, ids=np.arange(8, dtype=np.uint64), cluster=cluster))
 
 # %% tags=["remove-cell"]
 par_info = remote.describe()
-glue("par_ops", int(par_info[0]["ops"]), display=False)
-glue("par_snapshots", int(par_info[0]["snapshots"]), display=False)
+mr.labs.glue_many(par_ops=int(par_info[0]["ops"]), par_snapshots=int(par_info[0]["snapshots"]))
 remote.drop()  # rows and snapshots: the DeepFM tables below have the PS to themselves
 local.close()
 
 # %% [markdown]
 # ## A DeepFM whose tables live on the PS
 #
-# `build_deepfm(..., table=factory)` calls `factory(config)` for its two tables (the
+# `build_deepfm_for(events, ..., table=factory)` calls `factory(config)` for its two tables (the
 # vectors, `dim=16`, and the first-order weights, `dim=1`). We give it a factory that makes
 # `RemoteTable`s, and build a twin whose tables are in-process `ShardedTable`s with two
 # shards. The dense head stays in this process in both. A small synthetic stream of
@@ -159,16 +149,15 @@ local.close()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-STREAM = StreamConfig(days=1, events_per_day=20_000, num_users=3000, num_items=1500, new_items_per_day=0, seed=0)
-events = synthetic_stream(STREAM)
+STREAM = mr.StreamConfig(days=1, events_per_day=20_000, num_users=3000, num_items=1500, new_items_per_day=0, seed=0)
+events = mr.synthetic_stream(STREAM)
 BATCH, KILL_AFTER, MORE_STEPS = 1024, 11, 4
 batches = [events[i:i + BATCH] for i in range(0, len(events), BATCH)]
 NAMES = {16: "vectors", 1: "weights"}
 
-model = build_deepfm(len(events.field_names), events.dense.shape[1], ModelConfig(),
-                     table=lambda cfg: RemoteTable(cfg, cluster, table_id=NAMES[cfg.dim]))
-twin = build_deepfm(len(events.field_names), events.dense.shape[1], ModelConfig(),
-                    table=lambda cfg: ShardedTable(cfg, num_shards=2, threads=1))
+model = mr.build_deepfm_for(events, mr.ModelConfig(),
+                            table=lambda cfg: mr.RemoteTable(cfg, cluster, table_id=NAMES[cfg.dim]))
+twin = mr.build_deepfm_for(events, mr.ModelConfig(), table=lambda cfg: mr.ShardedTable(cfg, num_shards=2, threads=1))
 opt = torch.optim.Adam(model.head.parameters(), lr=1e-3)
 twin_opt = torch.optim.Adam(twin.head.parameters(), lr=1e-3)
 tables = {"vectors": (model.vectors.table, twin.vectors.table), "weights": (model.weights.table, twin.weights.table)}
@@ -176,7 +165,7 @@ tables = {"vectors": (model.vectors.table, twin.vectors.table), "weights": (mode
 ps1_history = {name: [] for name in tables}  # the twin's shard 1 after each step
 losses = []
 for k in range(KILL_AFTER):
-    loss, twin_loss = train_step(model, opt, batches[k]), train_step(twin, twin_opt, batches[k])
+    loss, twin_loss = mr.train_step(model, opt, batches[k]), mr.train_step(twin, twin_opt, batches[k])
     losses.append((loss, twin_loss))
     for name, (_, ref) in tables.items():
         ps1_history[name].append(ref.shards[1].export())
@@ -188,12 +177,8 @@ for name, (table, _) in tables.items():
           f"operations {[d['ops'] for d in table.describe()]}, snapshots {[d['snapshots'] for d in table.describe()]}")
 
 # %% tags=["remove-cell"]
-glue("dfm_events", len(events), display=False)
-glue("dfm_batch", BATCH, display=False)
-glue("dfm_kill_after", KILL_AFTER, display=False)
-glue("dfm_more_steps", MORE_STEPS, display=False)
-glue("dfm_steps_per_snapshot", SNAPSHOT_EVERY // 2, display=False)
-glue("dfm_rows_before", int(len(twin.vectors.table)), display=False)
+mr.labs.glue_many(dfm_events=len(events), dfm_batch=BATCH, dfm_kill_after=KILL_AFTER, dfm_more_steps=MORE_STEPS,
+                  dfm_steps_per_snapshot=SNAPSHOT_EVERY // 2, dfm_rows_before=len(twin.vectors.table))
 
 # %% [markdown]
 # ## Kill `ps1`
@@ -210,23 +195,27 @@ before_kill = {name: table.export() for name, (table, _) in tables.items()}
 cluster.kill(1)
 failed = batches[KILL_AFTER]
 try:
-    train_step(model, opt, failed)
-except PSUnavailableError as exc:
+    mr.train_step(model, opt, failed)
+except mr.distributed.PSUnavailableError as exc:
     error = exc
 print(f"{type(error).__name__}: {error}")
 print("ps_names:", error.ps_names, " op:", error.op)
 
 flat = failed.fields.reshape(-1)
-on_ps0 = route(flat, 2, twin.vectors.table.config.seed) == 0
+on_ps0 = mr.route(flat, 2, twin.vectors.table.config.seed) == 0
 twin.vectors.table.shards[0].lookup(flat[on_ps0], now=int(failed.time[-1]))  # ps0's half of the failed call
 rows_from_failed_call = int(len(twin.vectors.table.shards[0]) - np.sum(
-    route(before_kill["vectors"]["ids"], 2, twin.vectors.table.config.seed) == 0))
+    mr.route(before_kill["vectors"]["ids"], 2, twin.vectors.table.config.seed) == 0))
+
+# %% [markdown]
+# The diagram of the vectors table now: `ps1` is down, so no PS is asked for its size.
+
+# %%
+mr.diagrams.as_markdown(mr.diagrams.shard_diagram(model.vectors.table, cluster=cluster))
 
 # %% tags=["remove-cell"]
-glue("kill_error_type", type(error).__name__, display=False)
-glue("kill_error_op", error.op, display=False)
-glue("kill_error_ps", ", ".join(error.ps_names), display=False)
-glue("kill_rows_failed_call", rows_from_failed_call, display=False)
+mr.labs.glue_many(kill_error_type=type(error).__name__, kill_error_op=error.op, kill_error_ps=", ".join(error.ps_names),
+                  kill_rows_failed_call=rows_from_failed_call)
 
 # %% [markdown]
 # ## Restart `ps1` from its snapshot
@@ -237,27 +226,21 @@ glue("kill_rows_failed_call", rows_from_failed_call, display=False)
 # trainer joins last. The `RemoteTable` objects keep working: they hold only names.
 
 # %%
-t0 = time.perf_counter()
-cluster.restart(1)
-restart_seconds = time.perf_counter() - t0
+restart_seconds = mr.labs.seconds(lambda: cluster.restart(1))
 print(f"restarted ps1 in {restart_seconds:.1f} s; alive: {[cluster.alive(i) for i in range(2)]}")
 
 # %% [markdown]
 # What came back? For each table we split the export before the kill and after the
-# restart by PS. The restarted PS reports the operation count of the snapshot it loaded,
-# and each training step is two operations (a lookup and a push), so that count says which
-# step the snapshot was taken after. The twin's shard 1 as of that step is loaded into the
+# restart by PS, with `split_state` (chapter 7; `RemoteTable.load` splits a state the same
+# way). The restarted PS reports the operation count of the snapshot it loaded, and each
+# training step is two operations (a lookup and a push), so that count says which step the
+# snapshot was taken after. The twin's shard 1 as of that step is loaded into the
 # twin; then the remote tables and the twin must agree bit for bit.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def by_ps(state, seed):
-    where = route(state["ids"], 2, seed)
-    return [{k: state[k][where == s] for k in ("ids", "embeddings", "opt_state", "last_seen")} for s in range(2)]
-
-
 def same(a, b):
-    return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
+    return mr.labs.compare_states(a, b).identical
 
 
 recovery = {}
@@ -265,7 +248,7 @@ for name, (table, ref) in tables.items():
     seed = table.config.seed
     ops = [d["ops"] for d in table.describe()]
     snap_step = ops[1] // 2  # steps 1..snap_step are in ps1's snapshot
-    old, new = by_ps(before_kill[name], seed), by_ps(table.export(), seed)
+    old, new = mr.split_state(before_kill[name], 2, seed), mr.split_state(table.export(), 2, seed)
     mine = np.isin(new[0]["ids"], old[0]["ids"])
     kept0 = bool(mine.sum() == old[0]["ids"].size) and all(
         np.array_equal(new[0][k][mine], old[0][k]) for k in ("embeddings", "opt_state"))
@@ -288,25 +271,16 @@ for name, (table, ref) in tables.items():
 
 # %% tags=["remove-cell"]
 v = recovery["vectors"]
-glue("rec_snap_step", int(v["snap_step"]), display=False)
-glue("rec_steps_lost", int(KILL_AFTER - v["snap_step"]), display=False)
-glue("rec_ps0_before", int(v["ps0_before"]), display=False)
-glue("rec_ps0_after", int(v["ps0_after"]), display=False)
-glue("rec_ps1_before", int(v["ps1_before"]), display=False)
-glue("rec_ps1_after", int(v["ps1_after"]), display=False)
-glue("rec_gone", int(v["gone"]), display=False)
-glue("rec_rolled_back", int(v["rolled_back"]), display=False)
-glue("rec_unchanged", int(v["unchanged"]), display=False)
-glue("rec_equal", "True" if all(r["equal"] and r["kept0"] for r in recovery.values()) else "False", display=False)
-glue("rec_ops_ps0", int(v["ops"][0]), display=False)
-glue("rec_ops_ps1", int(v["ops"][1]), display=False)
 lost_updates = 0
 for k in range(v["snap_step"], KILL_AFTER):  # gradient rows ps1 had applied since its snapshot
     ids = np.unique(batches[k].fields)
-    lost_updates += int(np.sum(route(ids, 2, twin.vectors.table.config.seed) == 1))
-glue("rec_lost_updates", lost_updates, display=False)
-glue("restart_seconds", float(restart_seconds), display=False)
-glue("start_seconds", float(start_seconds), display=False)
+    lost_updates += int(np.sum(mr.route(ids, 2, twin.vectors.table.config.seed) == 1))
+mr.labs.glue_fields("rec_", v, names=("snap_step", "ps0_before", "ps0_after", "ps1_before", "ps1_after", "gone",
+                                      "rolled_back", "unchanged"), cast=int)
+mr.labs.glue_many(rec_steps_lost=int(KILL_AFTER - v["snap_step"]),
+                  rec_equal=str(all(r["equal"] and r["kept0"] for r in recovery.values())),
+                  rec_ops_ps0=int(v["ops"][0]), rec_ops_ps1=int(v["ops"][1]), rec_lost_updates=lost_updates,
+                  restart_seconds=float(restart_seconds), start_seconds=float(start_seconds))
 
 # %% [markdown]
 # Training goes on. The trainer retries the batch that failed (a choice of the training
@@ -317,16 +291,15 @@ glue("start_seconds", float(start_seconds), display=False)
 # NBVAL_CHECK_OUTPUT
 after = []
 for k in range(KILL_AFTER, KILL_AFTER + 1 + MORE_STEPS):
-    after.append((train_step(model, opt, batches[k]), train_step(twin, twin_opt, batches[k])))
+    after.append((mr.train_step(model, opt, batches[k]), mr.train_step(twin, twin_opt, batches[k])))
 print("losses after the restart:", [round(a, 4) for a, _ in after])
 print("every loss equal to the twin's:", all(a == b for a, b in after))
 print("tables bit-identical to the twin's:", all(same(t.export(), r.export()) for t, r in tables.values()))
 print("rows per PS (vectors):", model.vectors.table.shard_sizes().tolist())
 
 # %% tags=["remove-cell"]
-glue("cont_equal", "True" if all(a == b for a, b in after) and all(
-    same(t.export(), r.export()) for t, r in tables.values()) else "False", display=False)
-glue("cont_steps", len(after), display=False)
+mr.labs.glue_many(cont_equal=str(all(a == b for a, b in after) and all(
+    same(t.export(), r.export()) for t, r in tables.values())), cont_steps=len(after))
 
 # %% [markdown]
 # Done with this cluster: `shutdown()` leaves the group and stops both PS processes.
@@ -353,9 +326,9 @@ print("alive after shutdown:", [cluster.alive(i) for i in range(cluster.num_ps)]
 
 # %%
 B_SIZES, B_DIM, B_RESIDENT, B_REPEATS = (256, 1024, 4096, 32768), 16, 50_000, 5
-with Cluster(num_ps=2) as plain:
-    bench = run_remote_benchmark(batch_sizes=B_SIZES, dim=B_DIM, resident=B_RESIDENT, repeats=B_REPEATS,
-                                 min_ids=32_768, cluster=plain, overhead_calls=200)
+with mr.Cluster(num_ps=2) as plain:
+    bench = mr.bench.remote.run_remote_benchmark(batch_sizes=B_SIZES, dim=B_DIM, resident=B_RESIDENT,
+                                                 repeats=B_REPEATS, min_ids=32_768, cluster=plain, overhead_calls=200)
     ps_pids += [plain.pid(i) for i in range(plain.num_ps)]
 print(bench.table())
 print(f"\ncpus: {bench.meta['cpus']}, load average during the run: {bench.meta['load_average']:.1f}")
@@ -368,11 +341,11 @@ print(f"\ncpus: {bench.meta['cpus']}, load average during the run: {bench.meta['
 
 # %%
 def ms(key, op, n):
-    return bench.get(key, op, n).ms_per_batch
+    return float(bench.get(key, op, n).ms_per_batch)
 
 
 def rate(key, op, n):
-    return bench.get(key, op, n).ids_per_s
+    return float(bench.get(key, op, n).ids_per_s)
 
 
 small, large = B_SIZES[0], B_SIZES[-1]
@@ -384,40 +357,26 @@ print(f"1-ID lookups one at a time: {1e3 / bench.overhead['remote_lookup_1_ms']:
       f"{1e3 / bench.overhead['local_lookup_1_ms']:,.0f} IDs/s in-process")
 
 # %% tags=["remove-cell"]
-glue("bench_sizes", ", ".join(f"{n:,}" for n in B_SIZES), display=False)
-glue("bench_small", small, display=False)
-glue("bench_large", large, display=False)
-glue("bench_resident", B_RESIDENT, display=False)
-glue("bench_repeats", B_REPEATS, display=False)
-glue("bench_dim", B_DIM, display=False)
-glue("bench_cpus", int(bench.meta["cpus"]), display=False)
-glue("bench_load", float(bench.meta["load_average"]), display=False)
-for key, value in bench.overhead.items():
-    glue(f"bench_{key}", float(value), display=False)
-glue("bench_rpc_vs_local_1", float(bench.overhead["remote_lookup_1_ms"] / bench.overhead["local_lookup_1_ms"]),
-     display=False)
-glue("bench_one_at_a_time_rate", float(1e3 / bench.overhead["remote_lookup_1_ms"]), display=False)
-for key in CONTESTANTS:
-    for op in ("lookup", "push"):
-        for n in B_SIZES:
-            glue(f"bench_{key}_{op}_{n}_mids", float(rate(key, op, n) / 1e6), display=False)
-            glue(f"bench_{key}_{op}_{n}_ms", float(ms(key, op, n)), display=False)
-for nps in (1, 2):
-    for op in ("lookup", "push"):
-        for n in (small, large):
-            glue(f"bench_slowdown_{nps}_{op}_{n}", float(ms(f"remote_{nps}", op, n) / ms(f"sharded_{nps}", op, n)),
-                 display=False)
-glue("bench_c_ms", float(c_ms), display=False)
-glue("bench_b_ns", float(1e6 * b_ms), display=False)
-glue("bench_half_batch", float(half_batch), display=False)
-glue("bench_local_ns_per_id", float(1e6 * ms("sharded_1", "lookup", large) / large), display=False)
-glue("bench_gain_lookup_1ps", float(rate("remote_1", "lookup", large) / rate("remote_1", "lookup", small)),
-     display=False)
+per_call = {f"bench_{key}_{op}_{n}_{unit}": value
+            for key in mr.bench.remote.CONTESTANTS for op in ("lookup", "push") for n in B_SIZES
+            for unit, value in (("mids", rate(key, op, n) / 1e6), ("ms", ms(key, op, n)))}
+slowdowns = {f"bench_slowdown_{nps}_{op}_{n}": ms(f"remote_{nps}", op, n) / ms(f"sharded_{nps}", op, n)
+             for nps in (1, 2) for op in ("lookup", "push") for n in (small, large)}
 two_vs_one = rate("remote_2", "lookup", large) / rate("remote_1", "lookup", large)
-glue("bench_2ps_vs_1ps_large", float(two_vs_one), display=False)
-glue("bench_2ps_verdict", "faster than" if two_vs_one > 1.05 else ("slower than" if two_vs_one < 0.95 else
-     "about as fast as"),
-     display=False)
+mr.labs.glue_fields("bench_", bench.overhead, cast=float)
+mr.labs.glue_many(
+    {**per_call, **slowdowns},
+    bench_sizes=", ".join(f"{n:,}" for n in B_SIZES), bench_small=small, bench_large=large, bench_resident=B_RESIDENT,
+    bench_repeats=B_REPEATS, bench_dim=B_DIM, bench_cpus=int(bench.meta["cpus"]),
+    bench_load=float(bench.meta["load_average"]),
+    bench_rpc_vs_local_1=float(bench.overhead["remote_lookup_1_ms"] / bench.overhead["local_lookup_1_ms"]),
+    bench_one_at_a_time_rate=float(1e3 / bench.overhead["remote_lookup_1_ms"]),
+    bench_c_ms=float(c_ms), bench_b_ns=float(1e6 * b_ms), bench_half_batch=float(half_batch),
+    bench_local_ns_per_id=1e6 * ms("sharded_1", "lookup", large) / large,
+    bench_gain_lookup_1ps=rate("remote_1", "lookup", large) / rate("remote_1", "lookup", small),
+    bench_2ps_vs_1ps_large=two_vs_one,
+    bench_2ps_verdict="faster than" if two_vs_one > 1.05 else ("slower than" if two_vs_one < 0.95 else
+                                                                "about as fast as"))
 
 # %% [markdown]
 # Throughput against batch size, on log scales. The dotted line is the fitted model
@@ -428,7 +387,7 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
 styles = {"sharded_1": ("C0", "-", "o"), "sharded_2": ("C0", "--", "s"),
           "remote_1": ("C3", "-", "o"), "remote_2": ("C3", "--", "s")}
 for ax, op in zip(axes, ("lookup", "push")):
-    for key, label in CONTESTANTS.items():
+    for key, label in mr.bench.remote.CONTESTANTS.items():
         color, ls, marker = styles[key]
         ax.plot(B_SIZES, [rate(key, op, n) for n in B_SIZES], color=color, ls=ls, marker=marker, label=label)
     if op == "lookup":
@@ -442,8 +401,7 @@ for ax, op in zip(axes, ("lookup", "push")):
 axes[0].set_ylabel("IDs per second")
 axes[0].legend(fontsize=7, loc="lower right")
 fig.tight_layout()
-glue("fig_throughput", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_throughput", fig)
 
 # %% [markdown]
 # ## Nothing left behind

@@ -8,7 +8,7 @@
 # drifting stream and scored on each next day, like Figure 8). Every number the chapter
 # quotes is computed here and handed to it with `glue`.
 #
-# The experiments live in `monolith_ref.experiments.collisions`; this notebook only calls
+# The experiments live in `mr.experiments.collisions`; this notebook only calls
 # them and looks at what they return. Everything is seeded: the stream, the split, the
 # initial weights and the shuffling. The small size runs in well under a minute on two
 # cores; the full size (10 epochs, a larger stream) is a command, shown at the end.
@@ -18,24 +18,12 @@ import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-from myst_nb import glue
 
 import monolith_ref as mr
-from monolith_ref.data.synthetic import synthetic_stream
-from monolith_ref.experiments.collisions import (
-    COLLISIONLESS,
-    PAPER_ITEM_RATE,
-    PAPER_USER_RATE,
-    preset,
-    qr_sharing,
-    qr_sizing,
-    run_e1,
-    run_e2,
-)
-from monolith_ref.hashing import buckets_for_collision_rate, expected_collision_rate
 
 SIZE = "small"
-P = preset(SIZE)
+COLLISIONLESS = mr.experiments.collisions.COLLISIONLESS  # the baseline variant's name
+P = mr.experiments.collision_config(SIZE)
 np.random.seed(0)  # the experiments seed their own generators; this only guards stray draws
 
 print("monolith_ref", mr.__version__, "| size:", P.name, "| seeds:", P.seeds, "| E1 epochs:", P.epochs)
@@ -51,18 +39,18 @@ print("monolith_ref", mr.__version__, "| size:", P.name, "| seeds:", P.seeds, "|
 
 # %%
 # NBVAL_CHECK_OUTPUT
-table1 = {"users": (162_541, 149_970, PAPER_USER_RATE), "movies": (59_047, 57_361, PAPER_ITEM_RATE)}
+table1 = {"users": (162_541, 149_970, mr.experiments.PAPER_USER_RATE),
+          "movies": (59_047, 57_361, mr.experiments.PAPER_ITEM_RATE)}
 t1 = {}
 print(f"{'':<8}{'IDs':>10}{'buckets used':>14}{'rate':>8}{'buckets needed':>16}{'ratio':>7}")
 for name, (n, used, rate) in table1.items():
-    m = buckets_for_collision_rate(n, rate)
+    m = mr.hashing.buckets_for_collision_rate(n, rate)
     t1[name] = {"n": n, "rate": 1 - used / n, "m": m, "ratio": m / n}
     print(f"{name:<8}{n:>10,}{used:>14,}{1 - used / n:>8.2%}{m:>16,}{m / n:>7.2f}")
 
 # %% tags=["remove-cell"]
 for name, t in t1.items():
-    glue(f"t1_{name}_m", int(t["m"]), display=False)
-    glue(f"t1_{name}_ratio", float(t["ratio"]), display=False)
+    mr.labs.glue_many({f"t1_{name}_m": int(t["m"]), f"t1_{name}_ratio": float(t["ratio"])})
 
 # %% [markdown]
 # ## 2. E1's data
@@ -74,7 +62,7 @@ for name, t in t1.items():
 
 # %%
 # NBVAL_CHECK_OUTPUT
-events1 = synthetic_stream(P.e1_stream)
+events1 = mr.synthetic_stream(P.e1_stream)
 _, per_user = np.unique(events1.fields[:, 0], return_counts=True)
 _, per_item = np.unique(events1.fields[:, 1], return_counts=True)
 print(f"events: {len(events1):,}   fields: {events1.field_names}")
@@ -84,12 +72,11 @@ print(f"events per item: median {int(np.median(per_item))}, fewest {per_item.min
 print(f"click rate: {events1.label.mean():.3f}")
 
 # %% tags=["remove-cell"]
-glue("e1_events", len(events1), display=False)
-glue("e1_users", int(per_user.size), display=False)
-glue("e1_items", int(per_item.size), display=False)
-glue("e1_user_median_events", int(np.median(per_user)), display=False)
-glue("e1_item_median_events", int(np.median(per_item)), display=False)
-glue("e1_user_fewest_events", int(per_user.min()), display=False)
+mr.labs.glue_many(
+    e1_events=len(events1), e1_users=int(per_user.size), e1_items=int(per_item.size),
+    e1_user_median_events=int(np.median(per_user)), e1_item_median_events=int(np.median(per_item)),
+    e1_user_fewest_events=int(per_user.min()),
+)
 
 # %% [markdown]
 # ## 3. E1: train every variant with three seeds
@@ -101,7 +88,7 @@ glue("e1_user_fewest_events", int(per_user.min()), display=False)
 
 # %%
 t0 = time.perf_counter()
-res1 = run_e1(size=SIZE, progress=False)
+res1 = mr.experiments.run_hashed_vs_collisionless(size=SIZE, progress=False)
 e1_seconds = time.perf_counter() - t0
 print(res1.table())
 
@@ -124,14 +111,10 @@ SHORT = {"md5-paper": "paper", "md5-30%": "30", "md5-50%": "50"}
 for v, key in SHORT.items():
     for f in ("user", "item"):
         c = res1.collisions[v][f]
-        glue(f"e1_{key}_{f}_rate", float(c["measured"]), display=False)
-        glue(f"e1_{key}_{f}_traffic", float(c["traffic"]), display=False)
-        glue(f"e1_{key}_{f}_buckets", int(c["rows"]), display=False)
-        glue(f"e1_{key}_{f}_used", int(c["used"]), display=False)
-glue("e1_seeds", len(res1.seeds), display=False)
-glue("e1_epochs", int(res1.epochs), display=False)
-glue("e1_train_events", int(res1.config["train_events"]), display=False)
-glue("e1_test_events", int(res1.config["test_events"]), display=False)
+        mr.labs.glue_fields(f"e1_{key}_{f}_", c, names={"rate": "measured", "traffic": "traffic"}, cast=float)
+        mr.labs.glue_fields(f"e1_{key}_{f}_", c, names={"buckets": "rows", "used": "used"}, cast=int)
+mr.labs.glue_fields("e1_", res1.config, names=("train_events", "test_events"), cast=int)
+mr.labs.glue_many(e1_seeds=len(res1.seeds), e1_epochs=int(res1.epochs))
 
 # %% [markdown]
 # ## 4. Our Figure 7
@@ -143,8 +126,7 @@ glue("e1_test_events", int(res1.config["test_events"]), display=False)
 fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
 res1.plot(ax)
 ax.set_title("E1 (small): collisionless vs MD5-hashed IDs, synthetic stream")
-glue("fig_e1", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_e1", fig)
 
 # %% [markdown]
 # ## 5. How big is the gap?
@@ -169,19 +151,17 @@ last_cl = final[COLLISIONLESS]
 print(f"\ncollisionless AUC, last epoch: {last_cl['mean'][-1]:.4f} ± {last_cl['std'][-1]:.4f}")
 
 # %% tags=["remove-cell"]
+gap_values = {}
 for key, (last, best, seeds_ahead, epochs_ahead) in gaps.items():
-    glue(f"e1_gap_last_{key}", float(last["mean"]), display=False)
-    glue(f"e1_gap_last_{key}_sd", float(last["std"]), display=False)
-    glue(f"e1_gap_last_{key}_se", float(last["se"]), display=False)
-    glue(f"e1_gap_best_{key}", float(best["mean"]), display=False)
-    glue(f"e1_gap_best_{key}_sd", float(best["std"]), display=False)
-    glue(f"e1_seeds_ahead_{key}", seeds_ahead, display=False)
-    glue(f"e1_epochs_ahead_{key}", epochs_ahead, display=False)
+    gap_values |= {f"e1_gap_last_{key}": float(last["mean"]), f"e1_gap_last_{key}_sd": float(last["std"]),
+                   f"e1_gap_last_{key}_se": float(last["se"]), f"e1_gap_best_{key}": float(best["mean"]),
+                   f"e1_gap_best_{key}_sd": float(best["std"]), f"e1_seeds_ahead_{key}": seeds_ahead,
+                   f"e1_epochs_ahead_{key}": epochs_ahead}
 for v, key in {COLLISIONLESS: "collisionless", **SHORT}.items():
-    glue(f"e1_auc_last_{key}", float(final[v]["mean"][-1]), display=False)
-    glue(f"e1_auc_last_{key}_sd", float(final[v]["std"][-1]), display=False)
-    glue(f"e1_auc_first_{key}", float(final[v]["mean"][0]), display=False)
-glue("e1_seed_sd_first", float(final[COLLISIONLESS]["std"][0]), display=False)
+    mean, std = final[v]["mean"], final[v]["std"]
+    gap_values |= {f"e1_auc_last_{key}": float(mean[-1]), f"e1_auc_last_{key}_sd": float(std[-1]),
+                   f"e1_auc_first_{key}": float(mean[0])}
+mr.labs.glue_many(gap_values, e1_seed_sd_first=float(final[COLLISIONLESS]["std"][0]))
 
 # %% [markdown]
 # ## 6. E2's data and the quotient-remainder table
@@ -193,11 +173,11 @@ glue("e1_seed_sd_first", float(final[COLLISIONLESS]["std"][0]), display=False)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-events2 = synthetic_stream(P.e2_stream)
+events2 = mr.synthetic_stream(P.e2_stream)
 days2 = events2.days()
 distinct2 = int(np.unique(events2.fields).size)
-bits, quotient_rows = qr_sizing(distinct2, 1 / 8)
-share = qr_sharing(events2.fields.reshape(-1), bits, quotient_rows)
+bits, quotient_rows = mr.experiments.qr_sizing(distinct2, 1 / 8)
+share = mr.experiments.qr_sharing(events2.fields.reshape(-1), bits, quotient_rows)
 seen: set[int] = set()
 cold = []
 for day in days2:
@@ -210,16 +190,12 @@ print(f"IDs sharing both parts: {share['share_both']:.3f}; sharing at least one 
 print("share of each day's events on items not seen on earlier days:", [round(c, 3) for c in cold[1:]])
 
 # %% tags=["remove-cell"]
-glue("e2_events", len(events2), display=False)
-glue("e2_days_total", len(days2), display=False)
-glue("e2_distinct", distinct2, display=False)
-glue("e2_qr_bits", int(bits), display=False)
-glue("e2_qr_rem_rows", int(2**bits), display=False)
-glue("e2_qr_quo_rows", int(quotient_rows), display=False)
-glue("e2_qr_rows", int(2**bits + quotient_rows), display=False)
-glue("e2_share_both", float(share["share_both"]), display=False)
-glue("e2_share_one", float(share["share_one"]), display=False)
-glue("e2_cold_mean", float(np.mean(cold[1:])), display=False)
+mr.labs.glue_fields("e2_", share, names=("share_both", "share_one"), cast=float)
+mr.labs.glue_many(
+    e2_events=len(events2), e2_days_total=len(days2), e2_distinct=distinct2, e2_qr_bits=int(bits),
+    e2_qr_rem_rows=int(2**bits), e2_qr_quo_rows=int(quotient_rows), e2_qr_rows=int(2**bits + quotient_rows),
+    e2_cold_mean=float(np.mean(cold[1:])),
+)
 
 # %% [markdown]
 # ## 7. E2: day by day, scored before training
@@ -229,7 +205,7 @@ glue("e2_cold_mean", float(np.mean(cold[1:])), display=False)
 
 # %%
 t0 = time.perf_counter()
-res2 = run_e2(size=SIZE, progress=False)
+res2 = mr.experiments.run_qr_vs_collisionless(size=SIZE, progress=False)
 e2_seconds = time.perf_counter() - t0
 print(res2.table())
 
@@ -237,8 +213,7 @@ print(res2.table())
 fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="constrained")
 res2.plot(ax)
 ax.set_title("E2 (small): collisionless vs quotient-remainder, drifting stream")
-glue("fig_e2", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_e2", fig)
 
 # %%
 gap2 = res2.gap("qr")  # (seeds, days): collisionless minus QR, paired by seed
@@ -252,18 +227,14 @@ print(f"smallest daily gap {mean_gap2[j_min]:+.4f} (day {res2.days[j_min]}), "
       f"largest {mean_gap2[j_max]:+.4f} (day {res2.days[j_max]})")
 
 # %% tags=["remove-cell"]
-glue("e2_gap_mean", float(overall["mean"]), display=False)
-glue("e2_gap_sd", float(overall["std"]), display=False)
-glue("e2_days_ahead", days_ahead, display=False)
-glue("e2_days_scored", len(res2.days), display=False)
-glue("e2_gap_min", float(mean_gap2[j_min]), display=False)
-glue("e2_gap_min_day", int(res2.days[j_min]), display=False)
-glue("e2_gap_max", float(mean_gap2[j_max]), display=False)
-glue("e2_gap_max_day", int(res2.days[j_max]), display=False)
 s2 = res2.summary()
-glue("e2_auc_last_collisionless", float(s2[COLLISIONLESS]["mean"][-1]), display=False)
-glue("e2_auc_last_qr", float(s2["qr"]["mean"][-1]), display=False)
-glue("e2_seeds", len(res2.seeds), display=False)
+mr.labs.glue_many(
+    e2_gap_mean=float(overall["mean"]), e2_gap_sd=float(overall["std"]), e2_days_ahead=days_ahead,
+    e2_days_scored=len(res2.days), e2_gap_min=float(mean_gap2[j_min]), e2_gap_min_day=int(res2.days[j_min]),
+    e2_gap_max=float(mean_gap2[j_max]), e2_gap_max_day=int(res2.days[j_max]),
+    e2_auc_last_collisionless=float(s2[COLLISIONLESS]["mean"][-1]), e2_auc_last_qr=float(s2["qr"]["mean"][-1]),
+    e2_seeds=len(res2.seeds),
+)
 
 # %% [markdown]
 # ## 8. What a full run costs
@@ -282,5 +253,4 @@ print(f"E2 (small): {e2_seconds:.0f} s")
 print(f"E1 on all of MovieLens-25M at that speed: about {ml25m_examples / rate / 3600:.0f} hours")
 
 # %% tags=["remove-cell"]
-glue("e1_examples_per_s", float(rate), display=False)
-glue("ml25m_hours", float(ml25m_examples / rate / 3600), display=False)
+mr.labs.glue_many(e1_examples_per_s=float(rate), ml25m_hours=float(ml25m_examples / rate / 3600))

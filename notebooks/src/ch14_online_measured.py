@@ -25,19 +25,15 @@ from dataclasses import replace
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from myst_nb import glue
 
 import monolith_ref as mr
-from monolith_ref.data.synthetic import SECONDS_PER_DAY, synthetic_stream
-from monolith_ref.experiments.online import SETUPS, prepare, run_e3, run_e5
-from monolith_ref.metrics import auc
 
 # Small layers: one PyTorch thread is faster than two on a busy 2-core machine, and it
 # keeps every floating-point sum in the same order from run to run.
 torch.set_num_threads(1)
 np.random.seed(0)  # the experiments seed their own generators; this only guards stray draws
 
-SETUP = SETUPS["small"]
+SETUP = mr.experiments.ONLINE_CONFIGS["small"]
 S = SETUP.stream
 ONLINE_HOURS = (S.days - SETUP.batch_days) * 24
 print("monolith_ref", mr.__version__)
@@ -62,29 +58,17 @@ for n in SETUP.shards:
     print(f"N = {n:>3}: a shard (and a sync interval) of {ONLINE_HOURS / n:.2f} h = {60 * ONLINE_HOURS / n:.1f} min")
 
 # %% tags=["remove-cell"]
-glue("st_users", S.num_users, display=False)
-glue("st_items", S.num_items, display=False)
-glue("st_new_items", S.new_items_per_day, display=False)
-glue("st_events_per_day", S.events_per_day, display=False)
-glue("st_days", S.days, display=False)
-glue("st_bursts", S.num_bursts, display=False)
-glue("st_bursts_per_day", S.num_bursts // S.days, display=False)
-glue("st_burst_hours", S.burst_hours, display=False)
-glue("st_burst_share", float(S.burst_share), display=False)
-glue("st_burst_boost", float(S.burst_boost), display=False)
-glue("st_drift", float(S.drift), display=False)
-glue("st_new_share", float(S.new_items_per_day / S.num_items), display=False)
-glue("st_item_lifetime", float(S.item_lifetime_days), display=False)
-glue("batch_days", SETUP.batch_days, display=False)
-glue("online_days", S.days - SETUP.batch_days, display=False)
-glue("online_hours", ONLINE_HOURS, display=False)
-glue("n_seeds", len(SETUP.seeds), display=False)
-glue("model_dim", SETUP.model.dim, display=False)
-glue("train_batch_size", SETUP.train.batch_size, display=False)
-glue("joiner_window_min", SETUP.joiner.window // 60, display=False)
-for n in SETUP.shards:
-    glue(f"interval_h_{n}", float(ONLINE_HOURS / n), display=False)
-    glue(f"interval_min_{n}", float(60 * ONLINE_HOURS / n), display=False)
+mr.labs.glue_fields("st_", S, names={"users": "num_users", "items": "num_items", "new_items": "new_items_per_day",
+                                     "events_per_day": "events_per_day", "days": "days", "bursts": "num_bursts",
+                                     "burst_hours": "burst_hours"})
+mr.labs.glue_fields("st_", S, names={"burst_share": "burst_share", "burst_boost": "burst_boost", "drift": "drift",
+                                     "item_lifetime": "item_lifetime_days"}, cast=float)
+mr.labs.glue_many({f"interval_{unit}_{n}": float(hours) for n in SETUP.shards
+                   for unit, hours in (("h", ONLINE_HOURS / n), ("min", 60 * ONLINE_HOURS / n))},
+                  st_bursts_per_day=S.num_bursts // S.days, st_new_share=float(S.new_items_per_day / S.num_items),
+                  batch_days=SETUP.batch_days, online_days=S.days - SETUP.batch_days, online_hours=ONLINE_HOURS,
+                  n_seeds=len(SETUP.seeds), model_dim=SETUP.model.dim, train_batch_size=SETUP.train.batch_size,
+                  joiner_window_min=SETUP.joiner.window // 60)
 
 # %% [markdown]
 # ## 2. Run E3 and E5
@@ -96,10 +80,10 @@ for n in SETUP.shards:
 # %%
 cache = {}
 t0 = time.perf_counter()
-r3 = run_e3(SETUP, progress=False, cache=cache)
+r3 = mr.experiments.run_online_vs_batch(SETUP, progress=False, cache=cache)
 e3_seconds = time.perf_counter() - t0
 t0 = time.perf_counter()
-r5 = run_e5(SETUP, progress=False, cache=cache)
+r5 = mr.experiments.run_sync_cost(SETUP, progress=False, cache=cache)
 e5_seconds = time.perf_counter() - t0
 print(f"E3: {e3_seconds:.1f} s (pipeline and batch stage included), E5: {e5_seconds:.1f} s")
 
@@ -128,19 +112,15 @@ print(f"{'not yet available':<20}" + "".join(f"{j['features_in'] - e['batch'] - 
 
 # %% tags=["remove-cell"]
 j0, x0 = r3.joiner[0], r3.examples[0]
-for k in KEYS:
-    glue(f"j_{k}", int(j0[k]), display=False)
-glue("j_click_rate", float(j0["positives"] / j0["features_in"]), display=False)
-glue("j_spilled_share", float(j0["spilled"] / j0["features_in"]), display=False)
-glue("ex_batch", int(x0["batch"]), display=False)
-glue("ex_online", int(x0["online"]), display=False)
-glue("ex_online_pos", int(x0["online_positives"]), display=False)
-glue("ex_online_rate", float(x0["online_positives"] / x0["online"]), display=False)
-glue("ex_lost", int(j0["features_in"] - x0["batch"] - x0["online"]), display=False)
 ex_online_mean = float(np.mean([e["online"] for e in r3.examples]))
-glue("ex_per_shard_100", ex_online_mean / 100, display=False)
-glue("pos_per_shard_100", float(np.mean([e["online_positives"] for e in r3.examples])) / 100, display=False)
-glue("ex_per_shard_10", ex_online_mean / 10, display=False)
+mr.labs.glue_fields("j_", j0, names=KEYS, cast=int)
+mr.labs.glue_fields("ex_", x0, names={"batch": "batch", "online": "online", "online_pos": "online_positives"}, cast=int)
+mr.labs.glue_many(j_click_rate=float(j0["positives"] / j0["features_in"]),
+                  j_spilled_share=float(j0["spilled"] / j0["features_in"]),
+                  ex_online_rate=float(x0["online_positives"] / x0["online"]),
+                  ex_lost=int(j0["features_in"] - x0["batch"] - x0["online"]),
+                  ex_per_shard_100=ex_online_mean / 100, ex_per_shard_10=ex_online_mean / 10,
+                  pos_per_shard_100=float(np.mean([e["online_positives"] for e in r3.examples])) / 100)
 
 # %% [markdown]
 # ## 3. Our Table 2
@@ -157,20 +137,20 @@ glue("ex_per_shard_10", ex_online_mean / 10, display=False)
 print(r3.table())
 
 # %% tags=["remove-cell"]
+def glue_summaries(prefix, result):
+    """Glue every field of result.summary(N), for each N, as prefix + field + "_N", and the pooled batch AUC."""
+    mr.labs.glue_many({f"{prefix}{k}_{n}": float(v) for n in result.shards for k, v in result.summary(n).items()},
+                      **{f"{prefix}pooled_batch": float(result.summary(result.shards[0])["pooled_batch"])})
+
+
+glue_summaries("e3_", r3)
+gain_min = {}
 for n in r3.shards:
-    s = r3.summary(n)
-    for k, v in s.items():
-        glue(f"e3_{k}_{n}", float(v), display=False)
-glue("e3_pooled_batch", float(r3.summary(r3.shards[0])["pooled_batch"]), display=False)
-glue("e3_online_sd_min", float(min(r3.summary(n)["online_sd"] for n in r3.shards)), display=False)
-glue("e3_online_sd_max", float(max(r3.summary(n)["online_sd"] for n in r3.shards)), display=False)
-for n in r3.shards:
-    g_mean = 100 * (np.array(r3.online_auc[str(n)]) - np.array(r3.batch_auc[str(n)]))
-    g_pool = 100 * (np.array(r3.online_pooled[str(n)]) - np.array(r3.batch_pooled))
-    glue(f"e3_gain_min_{n}", float(g_mean.min()), display=False)
-    glue(f"e3_pooled_gain_min_{n}", float(g_pool.min()), display=False)
-glue("e3_seconds", float(e3_seconds), display=False)
-glue("e5_seconds", float(e5_seconds), display=False)
+    gain_min[f"e3_gain_min_{n}"] = (100 * (np.array(r3.online_auc[str(n)]) - np.array(r3.batch_auc[str(n)]))).min()
+    gain_min[f"e3_pooled_gain_min_{n}"] = (100 * (np.array(r3.online_pooled[str(n)]) - np.array(r3.batch_pooled))).min()
+mr.labs.glue_many(gain_min, e3_online_sd_min=float(min(r3.summary(n)["online_sd"] for n in r3.shards)),
+                  e3_online_sd_max=float(max(r3.summary(n)["online_sd"] for n in r3.shards)),
+                  e3_seconds=float(e3_seconds), e5_seconds=float(e5_seconds))
 
 # %% [markdown]
 # How high could an AUC go in this world? The synthetic stream keeps each event's true click
@@ -181,14 +161,14 @@ glue("e5_seconds", float(e5_seconds), display=False)
 # NBVAL_CHECK_OUTPUT
 ceiling = []
 for seed in SETUP.seeds:
-    ev = synthetic_stream(replace(S, seed=seed))
-    online_ev = ev[ev.time >= int(ev.time[0]) + SETUP.batch_days * SECONDS_PER_DAY]
-    ceiling.append(100 * auc(online_ev.label, online_ev.prob))
+    ev = mr.synthetic_stream(replace(S, seed=seed))
+    online_ev = ev[ev.time >= int(ev.time[0]) + SETUP.batch_days * mr.SECONDS_PER_DAY]
+    ceiling.append(100 * mr.auc(online_ev.label, online_ev.prob))
 print("AUC x 100 of the true probabilities on the online days, per seed:", np.round(ceiling, 2).tolist())
 
 # %% tags=["remove-cell"]
-glue("ceiling_auc", float(np.mean(ceiling)), display=False)
-glue("ceiling_headroom_100", float(np.mean(ceiling) - r3.summary(100)["online_mean"]), display=False)
+mr.labs.glue_many(ceiling_auc=float(np.mean(ceiling)),
+                  ceiling_headroom_100=float(np.mean(ceiling) - r3.summary(100)["online_mean"]))
 
 # %% [markdown]
 # ### Beside the paper's Table 2
@@ -218,17 +198,13 @@ print("paper gains (computed):", {n: round(p["online"][0] - p["batch"][0], 2) fo
 # %% tags=["remove-cell"]
 level_gaps = [p[arm][0] - r3.summary(n)[f"{arm}_mean"] for n, p in PAPER_TABLE2.items() for arm in ("batch", "online")]
 gain_ratios = [r3.summary(n)["gain"] / (p["online"][0] - p["batch"][0]) for n, p in PAPER_TABLE2.items()]
-glue("level_gap_min", float(min(level_gaps)), display=False)
-glue("level_gap_max", float(max(level_gaps)), display=False)
-glue("gain_ratio_min", float(min(gain_ratios)), display=False)
-glue("gain_ratio_max", float(max(gain_ratios)), display=False)
+paper = {}
 for n, p in PAPER_TABLE2.items():
-    glue(f"paper_online_{n}", float(p["online"][0]), display=False)
-    glue(f"paper_online_sd_{n}", float(p["online"][1]), display=False)
-    glue(f"paper_batch_{n}", float(p["batch"][0]), display=False)
-    glue(f"paper_batch_sd_{n}", float(p["batch"][1]), display=False)
-    glue(f"paper_gain_{n}", round(p["online"][0] - p["batch"][0], 2), display=False)
-    glue(f"paper_interval_{n}", p["hours"], display=False)
+    paper.update({f"paper_online_{n}": float(p["online"][0]), f"paper_online_sd_{n}": float(p["online"][1]),
+                  f"paper_batch_{n}": float(p["batch"][0]), f"paper_batch_sd_{n}": float(p["batch"][1]),
+                  f"paper_gain_{n}": round(p["online"][0] - p["batch"][0], 2), f"paper_interval_{n}": p["hours"]})
+mr.labs.glue_many(paper, level_gap_min=float(min(level_gaps)), level_gap_max=float(max(level_gaps)),
+                  gain_ratio_min=float(min(gain_ratios)), gain_ratio_max=float(max(gain_ratios)))
 
 # %% [markdown]
 # ### Does a shorter interval help in every seed?
@@ -250,21 +226,15 @@ for name, d in (("mean of shards", on), ("pooled", po)):
           f"10 -> 100: {np.round(s_10_100, 2).tolist()}; monotone in {mono} of {len(r3.seeds)} seeds")
 
 # %% tags=["remove-cell"]
+step_values = {}
 for name, key in (("mean of shards", "mean"), ("pooled", "pooled")):
     s_10_50, s_50_100, s_10_100, mono = steps[name]
-    glue(f"e3_step_10_50_{key}", float(s_10_50.mean()), display=False)
-    glue(f"e3_step_50_100_{key}", float(s_50_100.mean()), display=False)
-    glue(f"e3_step_10_100_{key}", float(s_10_100.mean()), display=False)
-    glue(f"e3_step_10_100_{key}_sd", float(s_10_100.std(ddof=1)), display=False)
-    glue(f"e3_step_10_100_{key}_min", float(s_10_100.min()), display=False)
-    glue(f"e3_monotone_{key}", mono, display=False)
-glue("paper_step_10_100", round(79.80 - 79.66, 2), display=False)
-glue("paper_step_50_100", round(79.80 - 79.78, 2), display=False)
-glue("paper_step_10_50", round(79.78 - 79.66, 2), display=False)
-glue("paper_last_step_share", (79.80 - 79.78) / (79.78 - 79.66), display=False)
-for name, key in (("mean of shards", "mean"), ("pooled", "pooled")):
-    s_10_50, s_50_100 = steps[name][0], steps[name][1]
-    glue(f"e3_last_step_share_{key}", float(s_50_100.mean() / s_10_50.mean()), display=False)
+    step_values.update({f"e3_step_10_50_{key}": s_10_50.mean(), f"e3_step_50_100_{key}": s_50_100.mean(),
+                        f"e3_step_10_100_{key}": s_10_100.mean(), f"e3_step_10_100_{key}_sd": s_10_100.std(ddof=1),
+                        f"e3_step_10_100_{key}_min": s_10_100.min(), f"e3_monotone_{key}": mono,
+                        f"e3_last_step_share_{key}": s_50_100.mean() / s_10_50.mean()})
+mr.labs.glue_many(step_values, paper_step_10_100=round(79.80 - 79.66, 2), paper_step_50_100=round(79.80 - 79.78, 2),
+                  paper_step_10_50=round(79.78 - 79.66, 2), paper_last_step_share=(79.80 - 79.78) / (79.78 - 79.66))
 
 # %% [markdown]
 # ## 4. Per-shard AUC over the online days (our Figure 9)
@@ -277,8 +247,7 @@ for name, key in (("mean of shards", "mean"), ("pooled", "pooled")):
 fig = r3.plot()
 fig.suptitle("E3 (small, seed 0): AUC per shard, batch vs online", fontsize=10)
 fig.tight_layout()
-glue("fig_e3_curves", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_e3_curves", fig)
 
 # %% [markdown]
 # ## 5. The three intervals overlaid (our Figure 10)
@@ -313,10 +282,9 @@ ax2.legend(fontsize=7)
 ax2.grid(alpha=0.3)
 fig.suptitle("E3 (small, seed 0): the three sync intervals", fontsize=10)
 fig.tight_layout()
-glue("fig_e3_overlay", fig, display=True)
-glue("win_gain_min", float(100 * min(np.nanmin(g) for g in window_gain.values())), display=False)
-glue("win_gain_max", float(100 * max(np.nanmax(g) for g in window_gain.values())), display=False)
-plt.close(fig)
+mr.labs.glue_figure("fig_e3_overlay", fig)
+mr.labs.glue_many(win_gain_min=float(100 * min(np.nanmin(g) for g in window_gain.values())),
+                  win_gain_max=float(100 * max(np.nanmax(g) for g in window_gain.values())))
 
 # %% [markdown]
 # How does the gap grow over the two online days, and is the ordering of the intervals only
@@ -338,9 +306,7 @@ for n in r3.shards:
           f"batch AUC day 6 {cs['batch6']:.2f}, day 7 {cs['batch7']:.2f}")
 
 # %% tags=["remove-cell"]
-for n, cs in curve_stats.items():
-    for k, v in cs.items():
-        glue(f"c_{k}_{n}", float(v), display=False)
+mr.labs.glue_many({f"c_{k}_{n}": float(v) for n, cs in curve_stats.items() for k, v in cs.items()})
 
 # %% [markdown]
 # ## 6. What the syncs of E3 weighed
@@ -356,11 +322,12 @@ for n in r3.shards:
     print(f"N = {n:>3}: {b / 1024:8.1f} KB per sync = {b / full:6.2%} of a full copy ({full / 2**20:.2f} MB)")
 
 # %% tags=["remove-cell"]
+sync_values = {}
 for n in r3.shards:
     b, full = r3.sync_bytes[str(n)][0], r3.full_bytes[str(n)]
-    glue(f"e3_sync_kb_{n}", float(b / 1024), display=False)
-    glue(f"e3_sync_share_{n}", float(b / full), display=False)
-    glue(f"e3_full_mb_{n}", float(full / 2**20), display=False)
+    sync_values.update({f"e3_sync_kb_{n}": float(b / 1024), f"e3_sync_share_{n}": float(b / full),
+                        f"e3_full_mb_{n}": float(full / 2**20)})
+mr.labs.glue_many(sync_values)
 
 # %% [markdown]
 # ## 7. E5: what a sync costs, and the dense head every K syncs
@@ -391,33 +358,27 @@ print(f"a dense push: {dense_push / 1024:.1f} KB; an hourly sparse delta: "
       f"{r5.dense_bytes[str(r5.dense_every[-1])] / syncs_after_first / 1024:.1f} KB")
 
 # %% tags=["remove-cell"]
+e5_values = {}
 for n, h, rows, b in zip(SETUP.e5_shards, r5.intervals_h, r5.rows_per_sync, r5.bytes_per_sync):
     key = f"n{n}"  # keyed by the number of shards N: the interval is ONLINE_HOURS / N
-    glue(f"e5_h_{key}", float(h), display=False)
-    glue(f"e5_min_{key}", float(60 * h), display=False)
-    glue(f"e5_syncs_per_day_{key}", float(24 / h), display=False)
-    glue(f"e5_rows_{key}", float(rows), display=False)
-    glue(f"e5_kb_{key}", float(b / 1024), display=False)
-    glue(f"e5_share_{key}", float(b / r5.full_bytes), display=False)
-    glue(f"e5_day_share_{key}", float(24 / h * b / r5.full_bytes), display=False)  # a day of syncs / a full copy
-glue("e5_rows_ratio", float(r5.rows_per_sync[0] / r5.rows_per_sync[-1]), display=False)
-glue("e5_interval_ratio", float(r5.intervals_h[0] / r5.intervals_h[-1]), display=False)
-glue("e5_full_mb", float(r5.full_bytes / 2**20), display=False)
-glue("e5_n", int(r5.setup["e5_n"]), display=False)
-glue("e5_rows_counted", int(r5.checked[str(r5.setup["e5_n"])][0]), display=False)
-glue("e5_rows_synced", int(r5.checked[str(r5.setup["e5_n"])][1]), display=False)
+    e5_values.update({f"e5_h_{key}": h, f"e5_min_{key}": 60 * h, f"e5_syncs_per_day_{key}": 24 / h,
+                      f"e5_rows_{key}": rows, f"e5_kb_{key}": b / 1024, f"e5_share_{key}": b / r5.full_bytes,
+                      f"e5_day_share_{key}": 24 / h * b / r5.full_bytes})  # a day of syncs / a full copy
 for k in r5.dense_every:
     a = 100 * np.array(r5.dense_auc[str(k)])
-    glue(f"e5_k{k}_auc", float(a.mean()), display=False)
-    glue(f"e5_k{k}_sd", float(a.std(ddof=1)), display=False)
-    glue(f"e5_k{k}_mb", float(r5.dense_bytes[str(k)] / 2**20), display=False)
-    glue(f"e5_k{k}_diff", float(dense_diff[k].mean()), display=False)
-    glue(f"e5_k{k}_diff_absmax", float(np.abs(dense_diff[k]).max()), display=False)
-glue("e5_dense_kb", float(dense_push / 1024), display=False)
-glue("e5_hourly_sparse_kb", float(r5.dense_bytes[str(r5.dense_every[-1])] / syncs_after_first / 1024), display=False)
-glue("e5_bytes_saved_k24", float(1 - r5.dense_bytes["24"] / r5.dense_bytes["1"]), display=False)
-# the paper's example of §3.2.2, typed in: 100,000 IDs a minute, width 1024, 4-byte floats
-glue("paper_e5_mb", 100_000 * 1024 * 4 / 1e6, display=False)
+    e5_values.update({f"e5_k{k}_auc": a.mean(), f"e5_k{k}_sd": a.std(ddof=1),
+                      f"e5_k{k}_mb": r5.dense_bytes[str(k)] / 2**20, f"e5_k{k}_diff": dense_diff[k].mean(),
+                      f"e5_k{k}_diff_absmax": np.abs(dense_diff[k]).max()})
+mr.labs.glue_many(
+    {name: float(value) for name, value in e5_values.items()},
+    e5_rows_ratio=float(r5.rows_per_sync[0] / r5.rows_per_sync[-1]),
+    e5_interval_ratio=float(r5.intervals_h[0] / r5.intervals_h[-1]), e5_full_mb=float(r5.full_bytes / 2**20),
+    e5_n=int(r5.setup["e5_n"]), e5_rows_counted=int(r5.checked[str(r5.setup["e5_n"])][0]),
+    e5_rows_synced=int(r5.checked[str(r5.setup["e5_n"])][1]), e5_dense_kb=float(dense_push / 1024),
+    e5_hourly_sparse_kb=float(r5.dense_bytes[str(r5.dense_every[-1])] / syncs_after_first / 1024),
+    e5_bytes_saved_k24=float(1 - r5.dense_bytes["24"] / r5.dense_bytes["1"]),
+    # the paper's example of §3.2.2, typed in: 100,000 IDs a minute, width 1024, 4-byte floats
+    paper_e5_mb=100_000 * 1024 * 4 / 1e6)
 
 # %% [markdown]
 # Bytes per sync as a share of a full copy (left) and the dense-lag runs paired against
@@ -442,8 +403,7 @@ ax2.set_ylabel("AUC x 100 minus K = 1 (same seed)")
 ax2.set_title(f"dense head every K hourly syncs (N = {r5.setup['e5_n']})", fontsize=9)
 ax2.grid(alpha=0.3)
 fig.tight_layout()
-glue("fig_e5", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_e5", fig)
 
 # %% [markdown]
 # ## 8. Ablation: a calm stream
@@ -456,7 +416,7 @@ plt.close(fig)
 # %%
 calm_setup = replace(SETUP, stream=replace(SETUP.stream, num_bursts=0), pipeline=False, seeds=(0, 1, 2))
 t0 = time.perf_counter()
-rc = run_e3(calm_setup, progress=False)
+rc = mr.experiments.run_online_vs_batch(calm_setup, progress=False)
 calm_seconds = time.perf_counter() - t0
 print(f"calm E3: {calm_seconds:.1f} s")
 
@@ -468,16 +428,11 @@ for name, d in (("mean of shards", onc), ("pooled", poc)):
     print(f"calm, {name}: 10 -> 100 per seed {np.round(d[100] - d[10], 2).tolist()}")
 
 # %% tags=["remove-cell"]
-for n in rc.shards:
-    s = rc.summary(n)
-    for k, v in s.items():
-        glue(f"calm_{k}_{n}", float(v), display=False)
-glue("calm_pooled_batch", float(rc.summary(rc.shards[0])["pooled_batch"]), display=False)
-glue("calm_step_10_100_pooled", float((poc[100] - poc[10]).mean()), display=False)
-glue("calm_step_10_100_mean", float((onc[100] - onc[10]).mean()), display=False)
-glue("calm_seconds", float(calm_seconds), display=False)
-glue("calm_seeds", len(rc.seeds), display=False)
-glue("bursty_over_calm_step", float((po[100] - po[10]).mean() / (poc[100] - poc[10]).mean()), display=False)
+glue_summaries("calm_", rc)
+mr.labs.glue_many(calm_step_10_100_pooled=float((poc[100] - poc[10]).mean()),
+                  calm_step_10_100_mean=float((onc[100] - onc[10]).mean()), calm_seconds=float(calm_seconds),
+                  calm_seeds=len(rc.seeds),
+                  bursty_over_calm_step=float((po[100] - po[10]).mean() / (poc[100] - poc[10]).mean()))
 
 # %% [markdown]
 # The pooled gain over the batch model against the sync interval, with bursts and without
@@ -504,8 +459,7 @@ ax.grid(alpha=0.3)
 ax.legend(fontsize=8)
 ax.set_title("What a shorter interval buys, with and without bursts", fontsize=9)
 fig.tight_layout()
-glue("fig_calm", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_calm", fig)
 
 # %% [markdown]
 # ## 9. When should the trainer learn from a joined example?
@@ -515,7 +469,7 @@ plt.close(fig)
 # that *join order*, the trainer always has the last hour's clicks but none of the same
 # hour's non-clicks. `release_times(batch, window, hold=True)` (in
 # `monolith_ref.streaming.pipeline`) instead releases every example at
-# max(join time, request time + window), when its label is final; `OnlineSetup.hold`
+# max(join time, request time + window), when its label is final; `OnlineExperimentConfig.hold`
 # (default True) makes `prepare` use it, and every run above that went through the pipeline
 # was held (the calm run skips the pipeline: it trains on each event at its own time).
 #
@@ -527,7 +481,7 @@ plt.close(fig)
 WINDOW = SETUP.joiner.window
 order_stats = {}
 for name, hold in (("join order", False), ("held", True)):
-    p = prepare(replace(SETUP, hold=hold), SETUP.seeds[0], cache)
+    p = mr.experiments.online.prepare(replace(SETUP, hold=hold), SETUP.seeds[0], cache)
     online_wait = p.available - p.online.time  # seconds from request to training, online part
     young = online_wait < WINDOW
     pos = p.online.label > 0
@@ -551,10 +505,9 @@ for name, hold in (("join order", False), ("held", True)):
           f"{rate(st['batch_last_rate'])}); click rate of all its examples {st['batch_rate']:.1%}")
 
 # %% tags=["remove-cell"]
-for name, key in (("join order", "join"), ("held", "held")):
-    for k, v in order_stats[name].items():
-        if not (isinstance(v, float) and np.isnan(v)):  # held: no young examples, no rate to glue
-            glue(f"rel_{key}_{k}", v, display=False)
+mr.labs.glue_many({f"rel_{key}_{k}": v for name, key in (("join order", "join"), ("held", "held"))
+                   for k, v in order_stats[name].items()
+                   if not (isinstance(v, float) and np.isnan(v))})  # held: no young examples, no rate to glue
 
 # %% [markdown]
 # Now the ablation: E3 again, trained in join order (`hold=False`), at N = 10 and 100. With
@@ -564,7 +517,7 @@ for name, key in (("join order", "join"), ("held", "held")):
 
 # %%
 t0 = time.perf_counter()
-rj = run_e3(replace(SETUP, hold=False, shards=(10, 100)), progress=False, cache=cache)
+rj = mr.experiments.run_online_vs_batch(replace(SETUP, hold=False, shards=(10, 100)), progress=False, cache=cache)
 join_seconds = time.perf_counter() - t0
 print(f"E3 in join order: {join_seconds:.1f} s")
 
@@ -587,23 +540,21 @@ for n in rj.shards:
     print(f"{'gain, N = ' + str(n):<22}{rj.summary(n)['pooled_gain']:>+12.2f}{r3.summary(n)['pooled_gain']:>+10.2f}")
 
 # %% tags=["remove-cell"]
-glue("join_pooled_batch", float(pj_b.mean()), display=False)
-glue("join_seconds", float(join_seconds), display=False)
-glue("hold_diff_batch", float(hold_diff["batch"].mean()), display=False)
-glue("hold_diff_batch_min", float(hold_diff["batch"].min()), display=False)
+join_values = {}
 for n in rj.shards:
     s = rj.summary(n)
-    glue(f"join_pooled_online_{n}", float(s["pooled_online"]), display=False)
-    glue(f"join_pooled_gain_{n}", float(s["pooled_gain"]), display=False)
-    glue(f"join_pooled_gain_sd_{n}", float(s["pooled_gain_sd"]), display=False)
-    glue(f"hold_diff_online_{n}", float(hold_diff[n].mean()), display=False)
-    glue(f"hold_diff_online_min_{n}", float(hold_diff[n].min()), display=False)
-    glue(f"hold_wins_online_{n}", int(np.sum(hold_diff[n] > 0)), display=False)
-    glue(f"hold_gain_cut_{n}", float(1 - s["pooled_gain"] / r3.summary(n)["pooled_gain"]), display=False)
-glue("hold_wins_batch", int(np.sum(hold_diff["batch"] > 0)), display=False)
-glue("join_step_10_100", float(rj.summary(100)["pooled_online"] - rj.summary(10)["pooled_online"]), display=False)
-glue("hold_more_at_100", int(np.sum(hold_diff[100] > hold_diff[10])), display=False)
-glue("join_ex_online", int(rj.examples[0]["online"]), display=False)
+    join_values.update({f"join_pooled_online_{n}": float(s["pooled_online"]),
+                        f"join_pooled_gain_{n}": float(s["pooled_gain"]),
+                        f"join_pooled_gain_sd_{n}": float(s["pooled_gain_sd"]),
+                        f"hold_diff_online_{n}": hold_diff[n].mean(), f"hold_diff_online_min_{n}": hold_diff[n].min(),
+                        f"hold_wins_online_{n}": int(np.sum(hold_diff[n] > 0)),
+                        f"hold_gain_cut_{n}": float(1 - s["pooled_gain"] / r3.summary(n)["pooled_gain"])})
+mr.labs.glue_many(
+    join_values, join_pooled_batch=pj_b.mean(), join_seconds=float(join_seconds),
+    hold_diff_batch=hold_diff["batch"].mean(), hold_diff_batch_min=hold_diff["batch"].min(),
+    hold_wins_batch=int(np.sum(hold_diff["batch"] > 0)),
+    join_step_10_100=float(rj.summary(100)["pooled_online"] - rj.summary(10)["pooled_online"]),
+    hold_more_at_100=int(np.sum(hold_diff[100] > hold_diff[10])), join_ex_online=int(rj.examples[0]["online"]))
 
 # %% [markdown]
 # Holding helps both models in every seed, and the online model more than the batch model,
@@ -625,9 +576,6 @@ print(f"E3 {e3_seconds:.1f} s, E5 {e5_seconds:.1f} s, calm E3 {calm_seconds:.1f}
       f"(CPU time of this kernel {time.process_time() - T_CPU:.1f} s; more wall time than CPU time means a busy machine)")
 
 # %% tags=["remove-cell"]
-glue("nb_seconds", float(total_seconds), display=False)
-F = SETUPS["full"].stream
-glue("full_users", F.num_users, display=False)
-glue("full_items", F.num_items, display=False)
-glue("full_events_per_day", F.events_per_day, display=False)
-glue("full_scale", float(F.events_per_day / S.events_per_day), display=False)
+F = mr.experiments.ONLINE_CONFIGS["full"].stream
+mr.labs.glue_many(nb_seconds=float(total_seconds), full_users=F.num_users, full_items=F.num_items,
+                  full_events_per_day=F.events_per_day, full_scale=float(F.events_per_day / S.events_per_day))

@@ -31,21 +31,8 @@ from dataclasses import replace
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from myst_nb import glue
 
 import monolith_ref as mr
-from monolith_ref.checkpoint import restore_trainer, save_trainer
-from monolith_ref.data.synthetic import SECONDS_PER_DAY, Events, StreamConfig, SyntheticWorld
-from monolith_ref.experiments.faults import failure_arithmetic
-from monolith_ref.experiments.online import time_shards
-from monolith_ref.filters import OccurrenceFilter
-from monolith_ref.hashing import collision_rate
-from monolith_ref.metrics import auc
-from monolith_ref.serving import ParameterSync, replica_for
-from monolith_ref.tables import DictTable, HashedTable, NumbaTable, TableConfig
-from monolith_ref.tables.sharded_table import route
-from monolith_ref.training import (ModelConfig, TrainConfig, build_deepfm, evaluate, fork_trainer,
-                                   online_stage, predict, train)
 
 torch.set_num_threads(1)  # small layers: one thread is faster on a busy machine, and deterministic
 print("monolith_ref", mr.__version__)
@@ -89,7 +76,7 @@ def toy_index(vocab: dict[int, int], ids: np.ndarray) -> torch.Tensor:
     return torch.tensor([vocab.get(int(x), 0) for x in ids])
 
 
-def toy_fit(train_ev: Events, epochs: int = 3, seed: int = 0):
+def toy_fit(train_ev: mr.Events, epochs: int = 3, seed: int = 0):
     """Train the toy with Adam on shuffled mini-batches; return (model, user vocab, item vocab)."""
     torch.manual_seed(seed)
     uv, iv = toy_vocab(train_ev.user), toy_vocab(train_ev.item)
@@ -109,34 +96,30 @@ def toy_fit(train_ev: Events, epochs: int = 3, seed: int = 0):
 
 
 @torch.no_grad()
-def toy_predict(fit, ev: Events) -> np.ndarray:
+def toy_predict(fit, ev: mr.Events) -> np.ndarray:
     model, uv, iv = fit
     return torch.sigmoid(model(toy_index(uv, ev.user), toy_index(iv, ev.item))).numpy()
 
 
 # %%
-TOY = StreamConfig(num_users=300, num_items=100, new_items_per_day=0, item_lifetime_days=math.inf,
+TOY = mr.StreamConfig(num_users=300, num_items=100, new_items_per_day=0, item_lifetime_days=math.inf,
                    days=3, events_per_day=5000, num_bursts=0, seed=0)
-toy_world = SyntheticWorld(TOY)
+toy_world = mr.data.SyntheticWorld(TOY)
 toy_days = toy_world.sample().days()
-toy_train, toy_test = Events.concat(toy_days[:2]), toy_days[2]
+toy_train, toy_test = mr.Events.concat(toy_days[:2]), toy_days[2]
 toy = toy_fit(toy_train)
-toy_auc = auc(toy_test.label, toy_predict(toy, toy_test))
-toy_ceiling = auc(toy_test.label, toy_test.prob)
+toy_auc = mr.auc(toy_test.label, toy_predict(toy, toy_test))
+toy_ceiling = mr.auc(toy_test.label, toy_test.prob)
 toy_params = sum(p.numel() for p in toy[0].parameters())
 print(f"toy: {len(toy[1])} users, {len(toy[2])} items, {len(toy_train):,} training events, "
       f"{toy_params:,} parameters")
 print(f"toy AUC on day 3: {toy_auc:.3f} (the true probabilities reach {toy_ceiling:.3f})")
 
 # %% tags=["remove-cell"]
-glue("toy_users", TOY.num_users, display=False)
-glue("toy_items", TOY.num_items, display=False)
-glue("toy_days", TOY.days, display=False)
-glue("toy_events_per_day", TOY.events_per_day, display=False)
-glue("toy_train_events", len(toy_train), display=False)
-glue("toy_params", int(toy_params), display=False)
-glue("toy_auc", float(toy_auc), display=False)
-glue("toy_ceiling", float(toy_ceiling), display=False)
+mr.labs.glue_fields("toy_", TOY, names={"users": "num_users", "items": "num_items", "days": "days",
+                                       "events_per_day": "events_per_day"})
+mr.labs.glue_many(toy_train_events=len(toy_train), toy_params=int(toy_params), toy_auc=float(toy_auc),
+                  toy_ceiling=float(toy_ceiling))
 
 # %% [markdown]
 # The toy's ID range is fixed when its tables are made. The synthetic stream's IDs are
@@ -162,10 +145,10 @@ except IndexError as exc:
 # those IDs were hashed into a fixed table sized for day 0's IDs.
 
 # %%
-WORLD = StreamConfig(num_users=4000, num_items=1500, new_items_per_day=500, item_lifetime_days=3.0, days=5,
+WORLD = mr.StreamConfig(num_users=4000, num_items=1500, new_items_per_day=500, item_lifetime_days=3.0, days=5,
                      events_per_day=30_000, num_bursts=10, burst_hours=4, burst_share=0.05, burst_boost=2.0,
                      seed=0)
-world = SyntheticWorld(WORLD)
+world = mr.data.SyntheticWorld(WORLD)
 events = world.sample()
 days = events.days()
 launch_users, launch_items = np.unique(days[0].user), np.unique(days[0].item)
@@ -175,9 +158,9 @@ growth = []
 for k, day in enumerate(days):
     new_user = ~np.isin(day.user, launch_users)
     new_item = ~np.isin(day.item, launch_items)
-    seen = np.unique(Events.concat(days[: k + 1]).fields)
+    seen = np.unique(mr.Events.concat(days[: k + 1]).fields)
     growth.append({"day": k, "unseen": float((new_user | new_item).mean()), "unseen_item": float(new_item.mean()),
-                   "distinct": int(seen.size), "collision": collision_rate(seen, launch_rows)})
+                   "distinct": int(seen.size), "collision": mr.hashing.collision_rate(seen, launch_rows)})
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -187,20 +170,12 @@ for g in growth:
     print(f"{g['day']:>3} {g['unseen']:>20.1%} {g['unseen_item']:>12.1%} {g['distinct']:>13,} {g['collision']:>15.1%}")
 
 # %% tags=["remove-cell"]
-glue("w_users", WORLD.num_users, display=False)
-glue("w_items", WORLD.num_items, display=False)
-glue("w_new_items", WORLD.new_items_per_day, display=False)
-glue("w_lifetime", float(WORLD.item_lifetime_days), display=False)
-glue("w_days", WORLD.days, display=False)
-glue("w_events_per_day", WORLD.events_per_day, display=False)
-glue("w_bursts", WORLD.num_bursts, display=False)
-glue("w_burst_hours", WORLD.burst_hours, display=False)
-glue("launch_rows", launch_rows, display=False)
-for g in growth:
-    glue(f"unseen_d{g['day']}", g["unseen"], display=False)
-    glue(f"unseen_item_d{g['day']}", g["unseen_item"], display=False)
-    glue(f"distinct_d{g['day']}", g["distinct"], display=False)
-    glue(f"collision_d{g['day']}", g["collision"], display=False)
+mr.labs.glue_fields("w_", WORLD, names={"users": "num_users", "items": "num_items", "new_items": "new_items_per_day",
+                                       "days": "days", "events_per_day": "events_per_day", "bursts": "num_bursts",
+                                       "burst_hours": "burst_hours"})
+mr.labs.glue_many({f"{k}_d{g['day']}": g[k] for g in growth
+                   for k in ("unseen", "unseen_item", "distinct", "collision")},
+                  w_lifetime=float(WORLD.item_lifetime_days), launch_rows=launch_rows)
 
 # %% [markdown]
 # ### The toy on the growing world
@@ -209,21 +184,19 @@ for g in growth:
 # are scored with the zero "unknown" row.
 
 # %%
-w_train, w_test = Events.concat(days[:3]), days[3]
-oracle = auc(w_test.label, w_test.prob)
+w_train, w_test = mr.Events.concat(days[:3]), days[3]
+oracle = mr.auc(w_test.label, w_test.prob)
 toy_w = toy_fit(w_train)
 p_toy = toy_predict(toy_w, w_test)
 known = np.isin(w_test.user, np.array(list(toy_w[1]), dtype=np.uint64)) & np.isin(
     w_test.item, np.array(list(toy_w[2]), dtype=np.uint64))
-toy_w_auc = auc(w_test.label, p_toy)
+toy_w_auc = mr.auc(w_test.label, p_toy)
 print(f"toy on day 3: AUC {toy_w_auc:.3f}; {1 - known.mean():.1%} of events hold an ID it never saw; "
       f"true probabilities reach {oracle:.3f}")
 
 # %% tags=["remove-cell"]
-glue("w_train_events", len(w_train), display=False)
-glue("toy_w_auc", float(toy_w_auc), display=False)
-glue("toy_w_unknown", float(1 - known.mean()), display=False)
-glue("w_oracle", float(oracle), display=False)
+mr.labs.glue_many(w_train_events=len(w_train), toy_w_auc=float(toy_w_auc), toy_w_unknown=float(1 - known.mean()),
+                  w_oracle=float(oracle))
 
 # %% [markdown]
 # ### Hashed against collisionless, at a quarter of the memory
@@ -236,39 +209,27 @@ glue("w_oracle", float(oracle), display=False)
 # %%
 w_ids = np.unique(w_train.fields)
 HASH_ROWS = int(w_ids.size // 4)
-MODEL = ModelConfig()
-TRAIN = TrainConfig(batch_size=512, progress=False)
+MODEL = mr.ModelConfig()
+TRAIN = mr.TrainConfig(batch_size=512, progress=False)
 
 
-def hashed(c: TableConfig) -> HashedTable:
-    return HashedTable(replace(c, ttl=None, filter=None), num_rows=HASH_ROWS)
+def hashed(c: mr.TableConfig) -> mr.HashedTable:
+    return mr.HashedTable(replace(c, ttl=None, filter=None), num_rows=HASH_ROWS)
 
 
-def fit_deepfm(table=NumbaTable, config: ModelConfig = MODEL, data: Events = w_train):
-    model = build_deepfm(len(data.field_names), data.dense.shape[1], config, table=table)
-    opt = torch.optim.Adam(model.head.parameters(), lr=TRAIN.lr)
-    train(model, data, TRAIN, optimizer=opt)
-    return model, opt
-
-
-dfm, dfm_opt = fit_deepfm(NumbaTable)
-dfm_hashed, _ = fit_deepfm(hashed)
-cl_auc, h_auc = evaluate(dfm, w_test)["auc"], evaluate(dfm_hashed, w_test)["auc"]
+dfm, dfm_opt = mr.batch_stage(w_train, MODEL, TRAIN, table=mr.NumbaTable)
+dfm_hashed, _ = mr.batch_stage(w_train, MODEL, TRAIN, table=hashed)
+cl_auc, h_auc = mr.evaluate(dfm, w_test)["auc"], mr.evaluate(dfm_hashed, w_test)["auc"]
 cl_rows, h_rows = len(dfm.vectors.table), len(dfm_hashed.vectors.table)
 print(f"distinct training IDs {w_ids.size:,}; hashed rows {HASH_ROWS:,}, "
-      f"collision rate {collision_rate(w_ids, HASH_ROWS):.1%}")
+      f"collision rate {mr.hashing.collision_rate(w_ids, HASH_ROWS):.1%}")
 print(f"collisionless: AUC {cl_auc:.4f} with {cl_rows:,} rows")
 print(f"hashed:        AUC {h_auc:.4f} with {h_rows:,} rows")
 
 # %% tags=["remove-cell"]
-glue("w_train_ids", int(w_ids.size), display=False)
-glue("hash_rows", HASH_ROWS, display=False)
-glue("hash_collision", float(collision_rate(w_ids, HASH_ROWS)), display=False)
-glue("cl_auc", float(cl_auc), display=False)
-glue("h_auc", float(h_auc), display=False)
-glue("cl_minus_h", float(cl_auc - h_auc), display=False)
-glue("cl_rows", int(cl_rows), display=False)
-glue("deepfm_dim", MODEL.dim, display=False)
+mr.labs.glue_many(w_train_ids=int(w_ids.size), hash_rows=HASH_ROWS,
+                  hash_collision=float(mr.hashing.collision_rate(w_ids, HASH_ROWS)), cl_auc=float(cl_auc),
+                  h_auc=float(h_auc), cl_minus_h=float(cl_auc - h_auc), cl_rows=int(cl_rows), deepfm_dim=MODEL.dim)
 
 # %% [markdown]
 # ## 2. Memory keeps growing: filters and expiry
@@ -279,18 +240,18 @@ glue("deepfm_dim", MODEL.dim, display=False)
 # occurrence (`OccurrenceFilter(3)`). The rows each holds at the end of each day:
 
 # %%
-TTL = SECONDS_PER_DAY
-KEEP = {"keep all": TableConfig(dim=MODEL.dim),
-        "TTL 1 day": TableConfig(dim=MODEL.dim, ttl=TTL),
-        "filter 3 + TTL": TableConfig(dim=MODEL.dim, ttl=TTL, filter=OccurrenceFilter(3))}
-tables = {name: NumbaTable(cfg) for name, cfg in KEEP.items()}
+TTL = mr.SECONDS_PER_DAY
+KEEP = {"keep all": mr.TableConfig(dim=MODEL.dim),
+        "TTL 1 day": mr.TableConfig(dim=MODEL.dim, ttl=TTL),
+        "filter 3 + TTL": mr.TableConfig(dim=MODEL.dim, ttl=TTL, filter=mr.OccurrenceFilter(3))}
+tables = {name: mr.NumbaTable(cfg) for name, cfg in KEEP.items()}
 rows_by_day = {name: [] for name in KEEP}
 for k, day in enumerate(days):
     for batch in day.batches(512):
         for t in tables.values():
             t.lookup(batch.fields.ravel(), int(batch.time[-1]), train=True)
     for name, t in tables.items():
-        t.expire((k + 1) * SECONDS_PER_DAY)
+        t.expire((k + 1) * mr.SECONDS_PER_DAY)
         rows_by_day[name].append(len(t))
 
 # %%
@@ -304,28 +265,24 @@ for name, rows in rows_by_day.items():
 # on days 0 to 2 a day at a time (expiring after each day), scored on day 3:
 
 # %%
-LEAN = replace(MODEL, ttl=TTL, filter=OccurrenceFilter(3))
-lean = build_deepfm(len(w_train.field_names), w_train.dense.shape[1], LEAN)
+LEAN = replace(MODEL, ttl=TTL, filter=mr.OccurrenceFilter(3))
+lean = mr.build_deepfm_for(w_train, LEAN)
 lean_opt = torch.optim.Adam(lean.head.parameters(), lr=TRAIN.lr)
 for k in range(3):
-    train(lean, days[k], TRAIN, optimizer=lean_opt)
-    lean.vectors.table.expire((k + 1) * SECONDS_PER_DAY)
-    lean.weights.table.expire((k + 1) * SECONDS_PER_DAY)
-lean_auc = evaluate(lean, w_test)["auc"]
+    mr.train(lean, days[k], TRAIN, optimizer=lean_opt)
+    lean.vectors.table.expire((k + 1) * mr.SECONDS_PER_DAY)
+    lean.weights.table.expire((k + 1) * mr.SECONDS_PER_DAY)
+lean_auc = mr.evaluate(lean, w_test)["auc"]
 print(f"filter + TTL: AUC {lean_auc:.4f} with {len(lean.vectors.table):,} rows; "
       f"keep all: AUC {cl_auc:.4f} with {cl_rows:,} rows")
 
 # %% tags=["remove-cell"]
-last = len(days) - 1
-glue("ttl_days", TTL // SECONDS_PER_DAY, display=False)
-glue("filter_threshold", KEEP["filter 3 + TTL"].filter.threshold, display=False)
-glue("rows_keep_last", rows_by_day["keep all"][-1], display=False)
-glue("rows_ttl_last", rows_by_day["TTL 1 day"][-1], display=False)
-glue("rows_filter_last", rows_by_day["filter 3 + TTL"][-1], display=False)
-glue("rows_filter_share", rows_by_day["filter 3 + TTL"][-1] / rows_by_day["keep all"][-1], display=False)
-glue("lean_auc", float(lean_auc), display=False)
-glue("lean_rows", int(len(lean.vectors.table)), display=False)
-glue("lean_row_share", len(lean.vectors.table) / cl_rows, display=False)
+mr.labs.glue_many(ttl_days=TTL // mr.SECONDS_PER_DAY, filter_threshold=KEEP["filter 3 + TTL"].filter.threshold,
+                  rows_keep_last=rows_by_day["keep all"][-1], rows_ttl_last=rows_by_day["TTL 1 day"][-1],
+                  rows_filter_last=rows_by_day["filter 3 + TTL"][-1],
+                  rows_filter_share=rows_by_day["filter 3 + TTL"][-1] / rows_by_day["keep all"][-1],
+                  lean_auc=float(lean_auc), lean_rows=len(lean.vectors.table),
+                  lean_row_share=len(lean.vectors.table) / cl_rows)
 
 # %% [markdown]
 # ## 3. Speed and size
@@ -336,22 +293,28 @@ glue("lean_row_share", len(lean.vectors.table) / cl_rows, display=False)
 
 # %%
 batches = [(b.fields.ravel(), int(b.time[-1])) for b in w_train.batches(512)]
-NumbaTable(TableConfig(dim=MODEL.dim)).lookup(batches[0][0], batches[0][1])  # compile
-speed = {}
-for name, cls in (("DictTable", DictTable), ("NumbaTable", NumbaTable)):
-    t = cls(TableConfig(dim=MODEL.dim))
-    t0 = time.perf_counter()
-    for ids, now in batches:
-        t.lookup(ids, now, train=True)
-    speed[name] = time.perf_counter() - t0
+mr.NumbaTable(mr.TableConfig(dim=MODEL.dim)).lookup(batches[0][0], batches[0][1])  # compile
+
+
+def lookup_seconds(cls):
+    """Seconds all the training lookups take in a new table of class `cls`."""
+    table = cls(mr.TableConfig(dim=MODEL.dim))
+
+    def lookups():
+        for ids, now in batches:
+            table.lookup(ids, now, train=True)
+
+    return mr.labs.seconds(lookups)
+
+
+speed = {cls.__name__: lookup_seconds(cls) for cls in (mr.DictTable, mr.NumbaTable)}
 n_lookups = sum(len(ids) for ids, _ in batches)
 speedup = speed["DictTable"] / speed["NumbaTable"]
 print(f"{n_lookups:,} lookups: DictTable {speed['DictTable']:.2f} s, NumbaTable {speed['NumbaTable']:.3f} s "
       f"({speedup:.0f}x)")
 
 # %% tags=["remove-cell"]
-glue("n_lookups", int(n_lookups), display=False)
-glue("speedup", float(speedup), display=False)
+mr.labs.glue_many(n_lookups=int(n_lookups), speedup=float(speedup))
 
 # %% [markdown]
 # Size: the bytes per row of the trained collisionless table (vector, Adagrad state,
@@ -363,16 +326,14 @@ glue("speedup", float(speedup), display=False)
 bytes_per_row = dfm.vectors.table.memory_bytes() / len(dfm.vectors.table)
 billion_tib = bytes_per_row * 1e9 / 2**40
 NUM_SHARDS = 8
-per_shard = np.bincount(route(w_ids, NUM_SHARDS), minlength=NUM_SHARDS)
+per_shard = np.bincount(mr.route(w_ids, NUM_SHARDS), minlength=NUM_SHARDS)
 print(f"bytes per row (dim {MODEL.dim}): {bytes_per_row:.0f}; a billion IDs: {billion_tib:.2f} TiB")
 print(f"rows per shard over {NUM_SHARDS} shards: {per_shard.tolist()}; "
       f"largest / mean = {per_shard.max() / per_shard.mean():.3f}")
 
 # %% tags=["remove-cell"]
-glue("bytes_per_row", float(bytes_per_row), display=False)
-glue("billion_tib", float(billion_tib), display=False)
-glue("num_shards", NUM_SHARDS, display=False)
-glue("shard_imbalance", float(per_shard.max() / per_shard.mean()), display=False)
+mr.labs.glue_many(bytes_per_row=float(bytes_per_row), billion_tib=float(billion_tib), num_shards=NUM_SHARDS,
+                  shard_imbalance=float(per_shard.max() / per_shard.mean()))
 
 # %% [markdown]
 # ## 4. Drift and bursts: frozen against online
@@ -385,13 +346,14 @@ glue("shard_imbalance", float(per_shard.max() / per_shard.mean()), display=False
 # from its own copy of the batch model (`fork_trainer`).
 
 # %%
-online_ev = Events.concat(days[3:])
+online_ev = mr.Events.concat(days[3:])
 N_SHARDS = 24
-shards = time_shards(online_ev, 3 * SECONDS_PER_DAY, WORLD.days * SECONDS_PER_DAY, N_SHARDS)
-m_on, o_on = fork_trainer(dfm, dfm_opt)
-r_on = online_stage(m_on, shards, ParameterSync(m_on, replica_for(m_on)), o_on, TRAIN)
-m_off, o_off = fork_trainer(dfm, dfm_opt)
-r_off = online_stage(m_off, shards, ParameterSync(m_off, replica_for(m_off)), o_off, TRAIN, learn=False)
+shards = mr.experiments.online.time_shards(online_ev, 3 * mr.SECONDS_PER_DAY, WORLD.days * mr.SECONDS_PER_DAY,
+                                           N_SHARDS)
+m_on, o_on = mr.fork_trainer(dfm, dfm_opt)
+r_on = mr.online_stage(m_on, shards, mr.ParameterSync(m_on, mr.replica_for(m_on)), o_on, TRAIN)
+m_off, o_off = mr.fork_trainer(dfm, dfm_opt)
+r_off = mr.online_stage(m_off, shards, mr.ParameterSync(m_off, mr.replica_for(m_off)), o_off, TRAIN, learn=False)
 sync_rows = [s.rows["vectors"] for s in r_on.syncs[1:]]
 print(f"pooled AUC over days 3-4: frozen {r_off.auc:.4f}, online {r_on.auc:.4f}")
 print(f"rows per sync after the first: mean {np.mean(sync_rows):,.0f} of {len(m_on.vectors.table):,}")
@@ -410,7 +372,7 @@ print(f"{int(during.sum()):,} burst events: click rate {burst_ctr:.3f}; "
       f"frozen predicts {burst_frozen:.3f}, online {burst_online:.3f}")
 
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
-hours = [(s - 3 * SECONDS_PER_DAY) / 3600 for s in r_on.shard_start]
+hours = [(s - 3 * mr.SECONDS_PER_DAY) / 3600 for s in r_on.shard_start]
 ax.plot(hours, r_off.shard_auc, "o-", ms=3, label="frozen (batch model)")
 ax.plot(hours, r_on.shard_auc, "o-", ms=3, label=f"online (train + sync every {48 // N_SHARDS} h)")
 ax.set_xlabel("hours after the batch model was trained")
@@ -418,23 +380,16 @@ ax.set_ylabel("AUC on the shard")
 ax.grid(alpha=0.3)
 ax.legend(fontsize=8)
 fig.tight_layout()
-glue("fig_frozen_online", fig, display=True)
-plt.close(fig)
+mr.labs.glue_figure("fig_frozen_online", fig)
 
 # %% tags=["remove-cell"]
-glue("n_shards", N_SHARDS, display=False)
-glue("interval_h", float(48 / N_SHARDS), display=False)
-glue("frozen_auc", float(r_off.auc), display=False)
-glue("online_auc", float(r_on.auc), display=False)
-glue("online_gain", float(r_on.auc - r_off.auc), display=False)
-glue("frozen_last", float(r_off.shard_auc[-1]), display=False)
-glue("online_last", float(r_on.shard_auc[-1]), display=False)
-glue("sync_rows_mean", float(np.mean(sync_rows)), display=False)
-glue("sync_share", float(np.mean(sync_rows) / len(m_on.vectors.table)), display=False)
-glue("burst_events", int(during.sum()), display=False)
-glue("burst_ctr", burst_ctr, display=False)
-glue("burst_frozen", burst_frozen, display=False)
-glue("burst_online", burst_online, display=False)
+mr.labs.glue_many(n_shards=N_SHARDS, interval_h=float(48 / N_SHARDS), frozen_auc=float(r_off.auc),
+                  online_auc=float(r_on.auc), online_gain=float(r_on.auc - r_off.auc),
+                  frozen_last=float(r_off.shard_auc[-1]), online_last=float(r_on.shard_auc[-1]),
+                  sync_rows_mean=float(np.mean(sync_rows)),
+                  sync_share=float(np.mean(sync_rows) / len(m_on.vectors.table)),
+                  burst_events=int(during.sum()), burst_ctr=burst_ctr, burst_frozen=burst_frozen,
+                  burst_online=burst_online)
 
 # %% [markdown]
 # ## 5. Failures
@@ -448,20 +403,19 @@ glue("burst_online", burst_online, display=False)
 # %%
 # NBVAL_CHECK_OUTPUT
 with tempfile.TemporaryDirectory() as d:
-    path = save_trainer(d, 1, m_on, o_on, offsets={("examples", 0): len(online_ev)})
-    fresh = build_deepfm(len(w_train.field_names), w_train.dense.shape[1], MODEL)
+    path = mr.save_trainer(d, 1, m_on, o_on, offsets={("examples", 0): len(online_ev)})
+    fresh = mr.build_deepfm_for(w_train, MODEL)
     fresh_opt = torch.optim.Adam(fresh.head.parameters(), lr=TRAIN.lr)
-    info = restore_trainer(path, fresh, fresh_opt)
-same = np.array_equal(predict(m_on, days[4]), predict(fresh, days[4]))
+    info = mr.restore_trainer(path, fresh, fresh_opt)
+same = np.array_equal(mr.predict(m_on, days[4]), mr.predict(fresh, days[4]))
 print("restored rows:", len(fresh.vectors.table), "| offsets:", info["offsets"], "| same predictions:", same)
-fa = failure_arithmetic()
+fa = mr.experiments.faults.failure_arithmetic()
 print(fa.text())
 
 # %% tags=["remove-cell"]
-glue("restore_same", bool(same), display=False)
-glue("fa_days_between", float(fa.days_between_failures), display=False)
-glue("fa_share", float(fa.share_per_failure), display=False)
-glue("fa_lost_share", float(fa.lost_update_share), display=False)
+mr.labs.glue_fields("fa_", fa, names={"days_between": "days_between_failures", "share": "share_per_failure",
+                                      "lost_share": "lost_update_share"}, cast=float)
+mr.labs.glue_many(restore_same=bool(same))
 
 # %% [markdown]
 # ## Run time
@@ -469,4 +423,4 @@ glue("fa_lost_share", float(fa.lost_update_share), display=False)
 # %%
 total = time.perf_counter() - T_START
 print(f"notebook run time: {total:.1f} s")
-glue("run_seconds", float(total), display=False)
+mr.labs.glue_many(run_seconds=float(total))

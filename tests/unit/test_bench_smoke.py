@@ -21,7 +21,7 @@ from monolith_ref.bench.peers import (  # noqa: E402
     CollisionlessEmbedding,
     DictArena,
     PandasTable,
-    PeerSpec,
+    PeerConfig,
     TypedDictTable,
 )
 from monolith_ref.bench.runner import CEILING, PEER_ORDER  # noqa: E402
@@ -121,7 +121,7 @@ def test_peers_follow_the_table_semantics() -> None:
     """The filtered peers admit at the second sighting, as OccurrenceFilter(2) does."""
     keys = np.array([11, 12, 13], dtype=np.uint64)
     for cls in (DictArena, PandasTable, TypedDictTable):
-        peer = cls(PeerSpec(dim=4, capacity=16, threshold=2))
+        peer = cls(PeerConfig(dim=4, capacity=16, threshold=2))
         peer.load(keys, np.zeros(3, dtype=np.int64))
         out = peer.train(np.array([11, 99, 99, 98], dtype=np.uint64), now=5)
         assert np.array_equal(out[1], np.zeros(4, np.float32)), cls  # first sighting of 99: zeros

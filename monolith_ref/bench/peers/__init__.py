@@ -29,7 +29,7 @@ A peer sets ``supports`` to the workloads it can run. One module per peer:
 * :mod:`~monolith_ref.bench.peers.ours`: :class:`OursAdapter`, ``NumbaTable``,
   ``ShardedTable`` and ``DictTable`` themselves.
 
-What they share: :mod:`~monolith_ref.bench.peers.spec` (:class:`PeerSpec`, the settings),
+What they share: :mod:`~monolith_ref.bench.peers.spec` (:class:`PeerConfig`, the settings),
 :mod:`~monolith_ref.bench.peers.row_ops` (NumPy and compiled row operations) and
 :mod:`~monolith_ref.bench.peers.arena_peer` (the dict and pandas peers' common part). The peers
 with rows of their own keep them in the same :class:`~monolith_ref.kernels.RowArena` as
@@ -45,12 +45,12 @@ from .dict_arena import DictArena
 from .ours import OursAdapter
 from .pandas_table import PandasTable
 from .seed_mock import CollisionlessEmbedding, FilteredCollisionlessEmbedding, SeedMockAdapter
-from .spec import ALL_WORKLOADS, PeerSpec
+from .spec import ALL_WORKLOADS, PeerConfig
 from .torch_hashed import TorchHashed
 from .typed_dict import TypedDictTable
 
 __all__ = [
-    "PeerSpec",
+    "PeerConfig",
     "CollisionlessEmbedding",
     "FilteredCollisionlessEmbedding",
     "SeedMockAdapter",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .row_ops import adagrad_numpy, take_rows
-from .spec import ALL_WORKLOADS, PeerSpec
+from .spec import ALL_WORKLOADS, PeerConfig
 
 __all__ = ["ArenaPeer"]
 
@@ -30,7 +30,7 @@ class ArenaPeer:
     exact = True
     supports = ALL_WORKLOADS
 
-    def __init__(self, spec: PeerSpec) -> None:
+    def __init__(self, spec: PeerConfig) -> None:
         self.spec = spec
         self.arena = spec.arena()
         self.pending: dict[int, int] = {}  # occurrence counts of IDs not yet admitted

@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from .row_ops import adagrad_compiled, adagrad_numpy
-from .spec import PeerSpec
+from .spec import PeerConfig
 
 __all__ = ["GatherCeiling"]
 
@@ -43,7 +43,7 @@ class GatherCeiling:
     supports = frozenset({"hits", "train", "train_filter", "apply", "expire"})
     takes_rows = True
 
-    def __init__(self, spec: PeerSpec, mode: str = "numpy") -> None:
+    def __init__(self, spec: PeerConfig, mode: str = "numpy") -> None:
         if mode not in ("numpy", "njit"):
             raise ValueError(f"mode must be 'numpy' or 'njit', got {mode!r}")
         self.spec, self.mode = spec, mode

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 
 from .arena_peer import ArenaPeer
-from .spec import PeerSpec
+from .spec import PeerConfig
 
 __all__ = ["DictArena"]
 
@@ -25,7 +25,7 @@ class DictArena(ArenaPeer):
 
     name, label = "dict_arena", "Python dict + NumPy arena"
 
-    def __init__(self, spec: PeerSpec) -> None:
+    def __init__(self, spec: PeerConfig) -> None:
         super().__init__(spec)
         self.index: dict[int, int] = {}
 

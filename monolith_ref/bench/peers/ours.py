@@ -11,7 +11,7 @@ import numpy as np
 
 from ...tables import DictTable, NumbaTable, ShardedTable
 from ...tables.base import filter_state
-from .spec import ALL_WORKLOADS, PeerSpec, groups_by_time
+from .spec import ALL_WORKLOADS, PeerConfig, groups_by_time
 
 __all__ = ["OursAdapter"]
 
@@ -20,17 +20,17 @@ class OursAdapter:
     """``NumbaTable``, ``ShardedTable`` or ``DictTable`` through the table protocol.
 
     ``kind``: ``"numba"``, ``"sharded"`` (``num_shards`` shards, ``threads`` threads) or
-    ``"dict"``. Each is built from :meth:`PeerSpec.config` (Adagrad; an
+    ``"dict"``. Each is built from :meth:`PeerConfig.table_config` (Adagrad; an
     ``OccurrenceFilter(threshold)`` when threshold > 1). See: book/ch06_numba.md
     """
 
     exact = True
     supports = ALL_WORKLOADS
 
-    def __init__(self, spec: PeerSpec, kind: str = "numba", threads: int = 1, num_shards: int = 2,
+    def __init__(self, spec: PeerConfig, kind: str = "numba", threads: int = 1, num_shards: int = 2,
                  capacity: int | None = None) -> None:
         self.spec, self.kind = spec, kind
-        cfg = spec.config()
+        cfg = spec.table_config()
         cap = spec.capacity if capacity is None else int(capacity)
         if kind == "numba":
             self.table: Any = NumbaTable(cfg, capacity=cap)

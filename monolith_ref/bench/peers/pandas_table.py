@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .arena_peer import ArenaPeer
-from .spec import PeerSpec
+from .spec import PeerConfig
 
 __all__ = ["PandasTable"]
 
@@ -24,7 +24,7 @@ class PandasTable(ArenaPeer):
 
     name, label = "pandas", "pandas UInt64HashTable + take"
 
-    def __init__(self, spec: PeerSpec) -> None:
+    def __init__(self, spec: PeerConfig) -> None:
         from pandas._libs import hashtable
 
         super().__init__(spec)

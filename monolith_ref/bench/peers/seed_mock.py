@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from .spec import ALL_WORKLOADS, PeerSpec, groups_by_time
+from .spec import ALL_WORKLOADS, PeerConfig, groups_by_time
 
 __all__ = ["CollisionlessEmbedding", "FilteredCollisionlessEmbedding", "SeedMockAdapter"]
 
@@ -87,7 +87,7 @@ class SeedMockAdapter:
     name, label, exact = "seed_mock", "seed's mock (blog post)", False
     supports = ALL_WORKLOADS
 
-    def __init__(self, spec: PeerSpec) -> None:
+    def __init__(self, spec: PeerConfig) -> None:
         self.spec = spec
         if spec.threshold > 1:
             self.mock: CollisionlessEmbedding = FilteredCollisionlessEmbedding(spec.dim, spec.ttl, spec.threshold)

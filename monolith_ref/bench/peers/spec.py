@@ -11,13 +11,13 @@ from ...hashing import seed_offset
 from ...kernels import RowArena
 from ...tables import TableConfig
 
-__all__ = ["PeerSpec", "ALL_WORKLOADS", "groups_by_time"]
+__all__ = ["PeerConfig", "ALL_WORKLOADS", "groups_by_time"]
 
 #: Workload names: hit lookups, training lookups, Adagrad updates, an expire sweep.
 ALL_WORKLOADS = frozenset({"hits", "train", "train_filter", "apply", "expire"})
 
 
-class PeerSpec:
+class PeerConfig:
     """What every contestant is built with. See: book/ch06_numba.md
 
     ``dim``; ``capacity``: rows to allocate up front (peers with arenas); ``seed`` and
@@ -38,7 +38,7 @@ class PeerSpec:
         """:func:`~monolith_ref.hashing.seed_offset` of the seed: what the initial rows hash with."""
         return seed_offset(self.seed)
 
-    def config(self, filtered: bool = True) -> TableConfig:
+    def table_config(self, filtered: bool = True) -> TableConfig:
         """The same settings as a :class:`TableConfig` for our tables."""
         from ...filters import OccurrenceFilter
         from ...optim import Adagrad

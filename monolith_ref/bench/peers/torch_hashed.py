@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ...hashing import mix64
-from .spec import PeerSpec
+from .spec import PeerConfig
 
 __all__ = ["TorchHashed"]
 
@@ -27,7 +27,7 @@ class TorchHashed:
     name, label, exact = "torch_hashed", "torch.nn.Embedding, hashed IDs", False
     supports = frozenset({"hits", "train", "apply"})
 
-    def __init__(self, spec: PeerSpec, num_rows: int) -> None:
+    def __init__(self, spec: PeerConfig, num_rows: int) -> None:
         import torch
 
         self.torch, self.spec, self.num_rows = torch, spec, int(num_rows)

@@ -11,7 +11,7 @@ from numba.typed import Dict
 
 from ...kernels import new_row, release_row
 from .row_ops import adagrad_compiled
-from .spec import ALL_WORKLOADS, PeerSpec
+from .spec import ALL_WORKLOADS, PeerConfig
 
 __all__ = ["TypedDictTable"]
 
@@ -97,7 +97,7 @@ class TypedDictTable:
     name, label, exact = "typed_dict", "numba.typed.Dict in @njit", True
     supports = ALL_WORKLOADS
 
-    def __init__(self, spec: PeerSpec) -> None:
+    def __init__(self, spec: PeerConfig) -> None:
         self.spec = spec
         self.arena = spec.arena()
         self.index = Dict.empty(key_type=types.uint64, value_type=types.int64)
