@@ -12,7 +12,7 @@ joiner, the log and the store refuse the same input with the same error classes:
   is right but the value is not (out of range, not finite, a name with other characters).
 
 A module may raise a subclass of these that also says where (the tables'
-:class:`~monolith_ref.tables.InvalidIdsError` is an :class:`InvalidIdsError` and a
+:class:`~monolith_ref.tables.base.InvalidIdsError` is an :class:`InvalidIdsError` and a
 ``TableError``): the checks take the class to raise as ``error``.
 
 See: book/ch03_dict_table.md

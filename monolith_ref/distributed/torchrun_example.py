@@ -12,10 +12,10 @@ torchrun starts the same program on every rank and sets ``RANK``, ``WORLD_SIZE``
 * **rank 0 is the trainer** (RPC name ``"trainer"``): it joins the group
   (:func:`~monolith_ref.distributed.connect_trainer`), puts an embedding table on the
   parameter servers (:class:`~monolith_ref.distributed.RemoteTable`, table id ``"user"``),
-  trains a small click model on it, and leaves (:func:`~monolith_ref.distributed.disconnect_trainer`),
+  trains a small click model on it, and leaves (:func:`~monolith_ref.distributed.cluster.disconnect_trainer`),
   which lets every parameter server leave too: the job ends with exit code 0 everywhere.
 * **ranks 1..N are parameter servers** ``ps0`` .. ``ps{N-1}``: each runs what
-  ``monolith-ref ps`` runs, :func:`~monolith_ref.distributed.main_ps`, with the snapshot
+  ``monolith-ref ps`` runs, :func:`~monolith_ref.distributed.ps.main_ps`, with the snapshot
   options given explicitly (``main_ps([])`` would take no snapshots at all).
 
 **Restarts.** With ``torchrun --max-restarts K`` a failure of any process restarts the
@@ -103,7 +103,7 @@ def restart_count() -> int:
 
 
 def ps_argv(args: argparse.Namespace, restarted: bool) -> list[str]:
-    """The command line a parameter-server rank gives :func:`~monolith_ref.distributed.main_ps`.
+    """The command line a parameter-server rank gives :func:`~monolith_ref.distributed.ps.main_ps`.
 
     Rank, world size, address and port come from torchrun's variables; the snapshot options
     are explicit; ``--restore`` only on a restart. See: book/ch12_distributed.md

@@ -10,7 +10,7 @@ use, cached on disk, and release the GIL while they run.
 * :mod:`~monolith_ref.kernels.index`: the bucketed cuckoo index (``find``, ``find_many``,
   ``index_insert``, ``index_delete``, ``index_rebuild``, ...);
 * :mod:`~monolith_ref.kernels.rows`: initial rows, taking and releasing rows, copying them;
-* :mod:`~monolith_ref.kernels.arena`: :class:`RowArena`, the arrays the row kernels use;
+* :mod:`~monolith_ref.kernels.arena`: :class:`~monolith_ref.kernels.arena.RowArena`, the arrays the row kernels use;
 * :mod:`~monolith_ref.kernels.optim`: optimizer steps and ``apply_gradients``;
 * :mod:`~monolith_ref.kernels.table`: a whole training lookup and a whole expiry sweep.
 

@@ -1,6 +1,6 @@
 """Rows: draw a key's initial row, take and release arena rows, copy rows out.
 
-The arena (:class:`~monolith_ref.kernels.RowArena`) keeps one array per field, row ``r``
+The arena (:class:`~monolith_ref.kernels.arena.RowArena`) keeps one array per field, row ``r``
 belonging to one key: ``emb`` (embeddings), ``opt`` (optimizer state), ``seen`` (last-seen
 time), ``row_key``, ``live``, ``touched``, and a free list ``free`` with ``state`` =
 ``[n_free, top, n_live]``. Expired rows go on the free list and are reused first.

@@ -285,7 +285,7 @@ class TableBase(abc.ABC):
 
     A table that keeps its own admission filter (``DictTable``, ``NumbaTable``) builds it into
     ``_filter``; :meth:`export` then adds the filter's state under ``filter/`` keys, and the
-    table's ``_load`` validates a loaded state with :meth:`_check_state`. Tables made of other
+    table's ``_load`` validates a loaded state with ``_check_state``. Tables made of other
     tables (sharded, remote) leave ``_filter`` at ``None``: their shards keep the filters.
 
     See: book/ch03_dict_table.md

@@ -6,7 +6,7 @@ The table is built from :mod:`monolith_ref.kernels` (chapter 6 draws the layout)
   ``num_buckets`` buckets of ``SLOTS`` (4) slots, one 64-byte record each, so a lookup
   reads at most two cache lines. The index is sized for ``TARGET_LOAD`` (80%) and rebuilt
   with new hash functions and twice the buckets when an insert fails.
-* **An arena** of rows (:class:`~monolith_ref.kernels.RowArena`): ``embeddings (capacity,
+* **An arena** of rows (:class:`~monolith_ref.kernels.arena.RowArena`): ``embeddings (capacity,
   dim)``, ``opt_state (capacity, width)``, ``last_seen``, ``row_key``, ``live``,
   ``touched``. The index maps a key to a row number. Expired rows go on a free list and are
   reused; a full arena doubles.
@@ -47,7 +47,7 @@ class NumbaTable(TableBase):
         self._code, self._params = optimizer_code(config.optimizer)
         self._filter = None if config.filter is None else config.filter.build(config.seed)
         self._removed: set[int] = set()
-        #: The rows (:class:`~monolith_ref.kernels.RowArena`); read it, do not resize it.
+        #: The rows (:class:`~monolith_ref.kernels.arena.RowArena`); read it, do not resize it.
         self.arena = RowArena(capacity, config.dim, config.optimizer.initial_state(config.dim), config.seed,
                               config.init_scale)
         self._alloc_index(buckets_for(capacity), generation=0)

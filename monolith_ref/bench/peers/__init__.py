@@ -13,26 +13,26 @@ methods, so one harness can feed them all the same keys:
 
 A peer sets ``supports`` to the workloads it can run. One module per peer:
 
-* :mod:`~monolith_ref.bench.peers.seed_mock`: :class:`CollisionlessEmbedding`, **the seed
+* :mod:`~monolith_ref.bench.peers.seed_mock`: :class:`~monolith_ref.bench.peers.seed_mock.CollisionlessEmbedding`, **the seed
   blog post's mock**, as written there (a dict of NumPy vectors and a Python loop per ID);
-  :class:`SeedMockAdapter` drives it.
-* :mod:`~monolith_ref.bench.peers.dict_arena`: :class:`DictArena`, a Python ``dict`` from ID
+  :class:`~monolith_ref.bench.peers.seed_mock.SeedMockAdapter` drives it.
+* :mod:`~monolith_ref.bench.peers.dict_arena`: :class:`~monolith_ref.bench.peers.dict_arena.DictArena`, a Python ``dict`` from ID
   to a row number, plus NumPy arrays.
-* :mod:`~monolith_ref.bench.peers.typed_dict`: :class:`TypedDictTable`, ``numba.typed.Dict``
+* :mod:`~monolith_ref.bench.peers.typed_dict`: :class:`~monolith_ref.bench.peers.typed_dict.TypedDictTable`, ``numba.typed.Dict``
   (uint64 -> int64), used inside ``@njit``.
-* :mod:`~monolith_ref.bench.peers.pandas_table`: :class:`PandasTable`, pandas' C hash table
+* :mod:`~monolith_ref.bench.peers.pandas_table`: :class:`~monolith_ref.bench.peers.pandas_table.PandasTable`, pandas' C hash table
   (``UInt64HashTable``) plus ``np.take``.
-* :mod:`~monolith_ref.bench.peers.torch_hashed`: :class:`TorchHashed`, ``torch.nn.Embedding``
+* :mod:`~monolith_ref.bench.peers.torch_hashed`: :class:`~monolith_ref.bench.peers.torch_hashed.TorchHashed`, ``torch.nn.Embedding``
   over hashed IDs (a fixed-size table).
-* :mod:`~monolith_ref.bench.peers.ceiling`: :class:`GatherCeiling`, rows whose positions are
+* :mod:`~monolith_ref.bench.peers.ceiling`: :class:`~monolith_ref.bench.peers.ceiling.GatherCeiling`, rows whose positions are
   already known, no hashing at all.
-* :mod:`~monolith_ref.bench.peers.ours`: :class:`OursAdapter`, ``NumbaTable``,
+* :mod:`~monolith_ref.bench.peers.ours`: :class:`~monolith_ref.bench.peers.ours.OursAdapter`, ``NumbaTable``,
   ``ShardedTable`` and ``DictTable`` themselves.
 
-What they share: :mod:`~monolith_ref.bench.peers.spec` (:class:`PeerConfig`, the settings),
+What they share: :mod:`~monolith_ref.bench.peers.spec` (:class:`~monolith_ref.bench.peers.spec.PeerConfig`, the settings),
 :mod:`~monolith_ref.bench.peers.row_ops` (NumPy and compiled row operations) and
 :mod:`~monolith_ref.bench.peers.arena_peer` (the dict and pandas peers' common part). The peers
-with rows of their own keep them in the same :class:`~monolith_ref.kernels.RowArena` as
+with rows of their own keep them in the same :class:`~monolith_ref.kernels.arena.RowArena` as
 ``NumbaTable``, which starts new rows with the same kernels (the recipe of
 :func:`monolith_ref.tables.initial_rows`), so their lookups return exactly our rows and the
 harness can check that every contestant computed the same thing. See: book/ch06_numba.md

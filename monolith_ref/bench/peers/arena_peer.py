@@ -2,7 +2,7 @@
 
 Such a peer finds the rows of a batch with its own index (``_rows``), reads them with one
 ``np.take`` and updates them with vectorized NumPy; new rows come from the same
-:class:`~monolith_ref.kernels.RowArena` as NumbaTable's. Misses go through an exact
+:class:`~monolith_ref.kernels.arena.RowArena` as NumbaTable's. Misses go through an exact
 occurrence count when ``threshold`` > 1 (as :class:`~monolith_ref.filters.OccurrenceFilter`):
 an unseen ID is admitted at its ``threshold``-th sighting, counted in a Python dict, one miss
 at a time; admitted IDs get rows in order of first appearance; positions before an ID's

@@ -20,7 +20,7 @@ class OursAdapter:
     """``NumbaTable``, ``ShardedTable`` or ``DictTable`` through the table protocol.
 
     ``kind``: ``"numba"``, ``"sharded"`` (``num_shards`` shards, ``threads`` threads) or
-    ``"dict"``. Each is built from :meth:`PeerConfig.table_config` (Adagrad; an
+    ``"dict"``. Each is built from :meth:`~monolith_ref.bench.peers.spec.PeerConfig.table_config` (Adagrad; an
     ``OccurrenceFilter(threshold)`` when threshold > 1). See: book/ch06_numba.md
     """
 

@@ -46,7 +46,7 @@ def adagrad_numpy(arena: RowArena, rows: np.ndarray, grads: np.ndarray, lr: floa
 
 
 def adagrad_compiled(arena: RowArena, rows: np.ndarray, grads: np.ndarray, lr: float, eps: float) -> None:
-    """The same with :func:`monolith_ref.kernels.apply_gradients`, NumbaTable's kernel.
+    """The same with :func:`monolith_ref.kernels.optim.apply_gradients`, NumbaTable's kernel.
 
     See: book/ch06_numba.md
     """

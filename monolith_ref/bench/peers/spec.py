@@ -49,7 +49,7 @@ class PeerConfig:
                            filter=filt)
 
     def arena(self) -> RowArena:
-        """An empty :class:`~monolith_ref.kernels.RowArena` of ``capacity`` rows with these
+        """An empty :class:`~monolith_ref.kernels.arena.RowArena` of ``capacity`` rows with these
         settings: the rows (and Adagrad accumulators) the arena-based peers keep."""
         acc0 = np.full(self.dim, self.initial_accumulator, dtype=np.float32)
         return RowArena(self.capacity, self.dim, acc0, self.seed, self.scale)
