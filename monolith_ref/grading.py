@@ -177,14 +177,15 @@ def grade(selection: str | None = None, impl: str = "exercises", root: Path | No
           output: str = "short") -> list[ExerciseScore]:
     """Run the graders for ``selection`` (``None``: all; ``"3"``: chapter 3; ``"3.1"``: one).
 
-    ``impl`` is ``"exercises"`` (your work) or ``"solutions"`` (the reference answers).
+    ``impl`` is ``"exercises"`` (your work), ``"solutions"`` (the reference answers), or any
+    importable package with files of the same names (the cheat test grades such packages).
     ``output`` is one of :data:`OUTPUTS`: ``"full"`` lets pytest print its whole report;
     otherwise pytest prints nothing, and each score keeps its first failure. The checkout
     is found first (``root``, else the working directory; :func:`find_root`), then the test
     extras are checked. See: book/preface.md
     """
-    if impl not in ("exercises", "solutions"):
-        raise ValueError(f"impl must be 'exercises' or 'solutions', got {impl!r}")
+    if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", impl):
+        raise ValueError(f"impl must be 'exercises', 'solutions' or a package name, got {impl!r}")
     if selection is not None and not all(p.isdigit() for p in selection.split(".")):
         raise ValueError(f"select an exercise like '3' or '3.1', got {selection!r}")
     if output not in OUTPUTS:

@@ -22,7 +22,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 def pytest_addoption(parser) -> None:
     parser.addoption(
         "--impl",
-        choices=("exercises", "solutions"),
         default=os.environ.get("MONOLITH_REF_IMPL", "solutions"),
-        help="which implementation the exercise graders import (default: solutions, or $MONOLITH_REF_IMPL)",
+        help="which implementation the exercise graders import: exercises, solutions, or any importable "
+        "package with the same module names (default: solutions, or $MONOLITH_REF_IMPL)",
     )

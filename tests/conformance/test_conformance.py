@@ -22,7 +22,7 @@ def test_stateful_against_dict_table(impl) -> None:
     """At least 200 random operation programs, bit-identical to DictTable."""
     programs = run_against_dict(impl, max_examples=200)
     print(f"{impl.name}: {programs} Hypothesis programs compared with DictTable")
-    assert programs >= 200
+    assert programs >= 200, f"Hypothesis ran only {programs} programs against DictTable; 200 are required"
 
 
 FILTERED = [
@@ -39,7 +39,8 @@ FILTERED = [
 def test_stateful_with_filters_against_dict_table(impl, filter_name) -> None:
     """With an admission filter, the table still matches DictTable with the same filter."""
     config = replace(STATEFUL_CONFIG, filter=FILTERS[filter_name])
-    assert run_against_dict(impl, max_examples=100, config=config) >= 100
+    programs = run_against_dict(impl, max_examples=100, config=config)
+    assert programs >= 100, f"Hypothesis ran only {programs} programs with {filter_name}; 100 are required"
 
 
 OPTIMIZED = [(impl, name) for impl in IMPLS if impl.collisionless and impl.name != "DictTable" for name in OPTIMIZERS]
@@ -49,4 +50,5 @@ OPTIMIZED = [(impl, name) for impl in IMPLS if impl.collisionless and impl.name 
 def test_stateful_with_optimizers_against_dict_table(impl, opt_name) -> None:
     """Optimizer state lives with the row: it must match DictTable's bit for bit too."""
     config = replace(STATEFUL_CONFIG, optimizer=OPTIMIZERS[opt_name])
-    assert run_against_dict(impl, max_examples=60, config=config) >= 60
+    programs = run_against_dict(impl, max_examples=60, config=config)
+    assert programs >= 60, f"Hypothesis ran only {programs} programs with {opt_name}; 60 are required"

@@ -8,6 +8,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from conformance.explain import raises
+
 pytestmark = pytest.mark.exercise("2.1", title="Expected collision rate (birthday problem)")
 
 
@@ -25,16 +27,22 @@ def exact_rate(n: int, m: int) -> Fraction:
 @pytest.mark.points(2)
 def test_exact_small_cases(rate) -> None:
     for n, m in itertools.product([1, 2, 3, 5, 10, 40], [1, 2, 3, 7, 16, 100]):
-        assert rate(n, m) == pytest.approx(float(exact_rate(n, m)), rel=1e-9, abs=1e-12), (n, m)
+        want = float(exact_rate(n, m))
+        got = rate(n, m)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12), (
+            f"expected_collision_rate({n}, {m}) = {got!r}; the exact expectation is {want!r}")
 
 
 @pytest.mark.points(1)
 def test_edge_cases(rate) -> None:
-    assert rate(0, 5) == 0.0
-    assert rate(1, 5) == pytest.approx(0.0, abs=1e-15)
-    assert rate(4, 1) == pytest.approx(0.75)
+    got = rate(0, 5)
+    assert got == 0.0, f"expected_collision_rate(0, 5): no IDs, no collisions: expected 0.0, got {got!r}"
+    got = rate(1, 5)
+    assert got == pytest.approx(0.0, abs=1e-15), f"expected_collision_rate(1, 5): one ID never collides, got {got!r}"
+    got = rate(4, 1)
+    assert got == pytest.approx(0.75), f"expected_collision_rate(4, 1): 4 IDs in 1 bucket, 3 of 4 lose, got {got!r}"
     for n, m in [(-1, 5), (3, 0), (3, -2)]:
-        with pytest.raises(ValueError):
+        with raises(ValueError, f"expected_collision_rate({n}, {m}) must refuse n < 0 or m < 1"):
             rate(n, m)
 
 
@@ -42,14 +50,20 @@ def test_edge_cases(rate) -> None:
 def test_huge_tables_keep_precision(rate) -> None:
     n, m = 10_000, 10**12
     expected = (n - 1) / (2 * m)  # leading term; the next is O(n^2 / m^2)
-    assert rate(n, m) == pytest.approx(expected, rel=1e-4)
+    got = rate(n, m)
+    assert got == pytest.approx(expected, rel=1e-4), (
+        f"expected_collision_rate({n}, {m}) = {got!r}, expected about {expected!r} = (n - 1) / (2 m): "
+        "when m >> n, a naive (1 - 1/m) ** n loses every digit")
 
 
 @pytest.mark.points(1)
 def test_paper_table_1_scale(rate) -> None:
     # 162,541 users into about 6.13 buckets per user gives the paper's 7.73%.
-    assert rate(162_541, 996_451) == pytest.approx(0.0773, abs=5e-5)
-    assert 0 < rate(162_541, 10**6) < rate(162_541, 10**5) < rate(162_541, 10**4) < 1
+    got = rate(162_541, 996_451)
+    assert got == pytest.approx(0.0773, abs=5e-5), f"expected_collision_rate(162541, 996451) = {got!r}, paper: 0.0773"
+    rates = [rate(162_541, m) for m in (10**6, 10**5, 10**4)]
+    assert 0 < rates[0] < rates[1] < rates[2] < 1, (
+        f"with n = 162541, the rate must grow as m shrinks (10^6, 10^5, 10^4) and stay in (0, 1): got {rates}")
 
 
 @pytest.mark.points(1)
@@ -59,4 +73,7 @@ def test_matches_simulation(rate) -> None:
     n, m, trials = 300, 500, 400
     sims = np.array([1 - np.unique(rng.integers(0, m, size=n)).size / n for _ in range(trials)])
     stderr = sims.std(ddof=1) / np.sqrt(trials)
-    assert abs(sims.mean() - rate(n, m)) < 5 * stderr
+    got = rate(n, m)
+    assert abs(sims.mean() - got) < 5 * stderr, (
+        f"expected_collision_rate({n}, {m}) = {got!r}, but {trials} simulations average {sims.mean():.5f} "
+        f"(standard error {stderr:.5f})")

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from conformance.checks import ALL_CHECKS, COLLISIONLESS_CHECKS, TableImpl
+from conformance.explain import raises
 from conformance.stateful import run_against_dict
 from monolith_ref.tables import CuckooInsertError, CuckooTable
 from monolith_ref.tables.cuckoo_table import colliding_keys as colliding
@@ -36,8 +37,10 @@ def test_insert_and_read_back_many_keys(map_cls) -> None:
     keys = [rng.getrandbits(64) for _ in range(3000)]
     for i, k in enumerate(keys):
         m[k] = i
-    assert len(m) == len(set(keys)) and all(m[k] == i for i, k in enumerate(keys))
-    assert m.longest_chain >= 1, "some insert must have kicked a key out"
+    assert len(m) == len(set(keys)), f"after inserting {len(set(keys))} distinct random keys, len(map) is {len(m)}"
+    wrong = next(((k, i) for i, k in enumerate(keys) if m.get(k) != i), None)
+    assert wrong is None, f"map[{wrong[0]}] must read {wrong[1]}, got {m.get(wrong[0])!r} (a key lost in a kick-out?)"
+    assert m.longest_chain >= 1, "some insert must have kicked a key out (longest_chain is 0 after 3000 inserts)"
 
 
 @pytest.mark.points(2)
@@ -46,8 +49,12 @@ def test_adversarial_keys_lose_nothing(map_cls) -> None:
     keys = colliding(m, 3, 0) + colliding(m, 3, 10_000)
     for k in keys:
         m[k] = -k
-    assert m.rehashes >= 1
-    assert sorted(m) == sorted(keys) and all(m[k] == -k for k in keys)
+    assert m.rehashes >= 1, (
+        "6 keys with the same two buckets cannot all fit in capacity 8 without a rehash: rehashes is 0")
+    assert sorted(m) == sorted(keys), (
+        f"keys lost or added by the rehash: the map holds {sorted(m)}, expected {sorted(keys)}")
+    wrong = next((k for k in keys if m.get(k) != -k), None)
+    assert wrong is None, f"after a rehash, map[{wrong}] must read {-wrong}, got {m.get(wrong)!r}"
 
 
 @pytest.mark.points(2)
@@ -56,9 +63,10 @@ def test_failed_chain_is_undone_when_rehash_is_off(map_cls) -> None:
     a, b, c = colliding(m, 3, 0)
     m[a], m[b] = 1, 2
     before = m.slots()
-    with pytest.raises(CuckooInsertError):
+    with raises(CuckooInsertError, "a third key for two full buckets with auto_rehash=False must fail"):
         m[c] = 3
-    assert m.slots() == before and len(m) == 2
+    assert m.slots() == before and len(m) == 2, (
+        f"a failed kick-out chain must be undone: slots changed from {before} to {m.slots()}, len is {len(m)}")
 
 
 @pytest.mark.points(1)
@@ -69,4 +77,5 @@ def test_table_conformance(impl, check) -> None:
 
 @pytest.mark.points(4)
 def test_random_programs_match_dict_table(impl) -> None:
-    assert run_against_dict(impl, max_examples=60) >= 60
+    programs = run_against_dict(impl, max_examples=60)
+    assert programs >= 60, f"Hypothesis ran only {programs} random programs; 60 are required"

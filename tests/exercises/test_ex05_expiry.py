@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conformance.explain import raises
 from monolith_ref.tables import DictTable, Entry, TableConfig
 
 pytestmark = pytest.mark.exercise("5.2", title="TTL expiry at exact boundaries")
@@ -22,23 +23,31 @@ def entries(seen: dict[int, int]) -> dict[int, Entry]:
 @pytest.mark.points(3)
 def test_boundaries(expire) -> None:
     table = entries({1: 100, 2: 99, 3: 101, 4: 98})
-    assert expire(table, now=110, ttl=10) == [2, 4]  # 11 and 12 seconds unseen go; exactly 10 stays
-    assert sorted(table) == [1, 3]
-    assert expire(table, now=111, ttl=10) == [1]
-    assert expire(table, now=111, ttl=10) == []
+    rule = "an entry goes only when now - last_seen > ttl; return the removed keys sorted"
+    got = expire(table, now=110, ttl=10)
+    assert got == [2, 4], (  # 11 and 12 seconds unseen go; exactly 10 stays
+        f"last_seen {{1: 100, 2: 99, 3: 101, 4: 98}}, now=110, ttl=10: expected [2, 4] (unseen 11 and 12 s; "
+        f"1 is unseen exactly 10 s and stays), got {got!r}. {rule}")
+    assert sorted(table) == [1, 3], f"the removed keys must leave the dict: [1, 3] remain expected, got {sorted(table)}"
+    got = expire(table, now=111, ttl=10)
+    assert got == [1], f"last_seen {{1: 100, 3: 101}}, now=111, ttl=10: expected [1] (unseen 11 s), got {got!r}. {rule}"
+    got = expire(table, now=111, ttl=10)
+    assert got == [], f"called again at the same now, nothing is left to remove: expected [], got {got!r}"
 
 
 @pytest.mark.points(1)
 def test_zero_ttl_and_future_rows(expire) -> None:
     table = entries({1: 5, 2: 6, 3: 9})
-    assert expire(table, now=6, ttl=0) == [1]
-    assert sorted(table) == [2, 3], "a row seen 'in the future' is not stale"
+    got = expire(table, now=6, ttl=0)
+    assert got == [1], (
+        f"last_seen {{1: 5, 2: 6, 3: 9}}, now=6, ttl=0: only 1 is unseen for more than 0 s; expected [1], got {got!r}")
+    assert sorted(table) == [2, 3], f"a row seen 'in the future' is not stale: [2, 3] must remain, got {sorted(table)}"
 
 
 @pytest.mark.points(1)
 def test_bad_ttl(expire) -> None:
     for bad in (-1, 1.5, None):
-        with pytest.raises(ValueError):
+        with raises(ValueError, f"expire_entries(..., ttl={bad!r}) must refuse a ttl that is not an int >= 0"):
             expire(entries({1: 0}), now=5, ttl=bad)
 
 
@@ -51,5 +60,8 @@ def test_agrees_with_the_table(expire) -> None:
     mine = dict(table._entries)  # a copy of the map, same Entry objects
     removed = expire(mine, now=200, ttl=30)
     before = set(table._entries)
-    assert table.expire(200) == len(removed)
-    assert sorted(before - set(table._entries)) == removed
+    want = table.expire(200)
+    gone = sorted(before - set(table._entries))
+    assert removed == gone and want == len(removed), (
+        f"now=200, ttl=30 on a DictTable's entries: the table removes {gone}, yours returned {removed!r} "
+        f"(rows last seen at 170 are unseen exactly 30 s and stay)")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from numba.core.registry import CPUDispatcher
 
+from conformance.explain import array_diff
 from monolith_ref.data import zipf_ids
 from monolith_ref.tables import DictTable, TableConfig
 from monolith_ref.hashing import seed_offset
@@ -52,15 +53,20 @@ def run(kernel, batches, dim=8, seed=4, scale=0.05):
     ours = LinearProbingTable(kernel, dim, seed, scale, capacity=sum(b.size for b in batches) + 1)
     ref = DictTable(cfg)
     for now, batch in enumerate(batches):
-        assert np.array_equal(ours.lookup(batch, now), ref.lookup(batch, now)), f"batch {now}"
+        got, want = ours.lookup(batch, now), ref.lookup(batch, now)
+        assert np.array_equal(got, want), (
+            f"batch {now} (IDs {batch[:8].tolist()}{'...' if batch.size > 8 else ''}, now={now}): rows differ "
+            f"from DictTable's: {array_diff(want, got)}")
     return ours, ref
 
 
 @pytest.mark.points(2)
 def test_small_batches_with_repeats(kernel) -> None:
-    batches = [np.array(b, dtype=np.uint64) for b in ([5, 9, 5], [9, 2**64 - 1, 0], [7, 7, 7, 5])]
+    batches = [np.array(b, dtype=np.uint64) for b in ([5, 9, 5], [9, 2**64 - 1, 0], [], [7, 7, 7, 5])]
     ours, ref = run(kernel, batches)
-    assert ours.n_rows == len(ref) == 5
+    assert ours.n_rows == len(ref) == 5, (
+        f"batches [5, 9, 5], [9, 2**64-1, 0], [], [7, 7, 7, 5] hold 5 distinct IDs: the kernel must return "
+        f"n_rows = 5, got {ours.n_rows} (a repeated ID is inserted once)")
 
 
 @pytest.mark.points(3)
@@ -70,7 +76,8 @@ def test_zipf_stream_matches_dict_table(kernel) -> None:
     state = ref.export()
     mine = ours.export()
     for key in ("ids", "last_seen", "embeddings"):
-        assert np.array_equal(mine[key], state[key]), key
+        assert np.array_equal(mine[key], state[key]), (
+            f"after 30 batches of a Zipf stream, {key!r} differs from DictTable's: {array_diff(state[key], mine[key])}")
 
 
 @pytest.mark.points(1)
@@ -83,5 +90,9 @@ def test_colliding_home_slots_probe_forward(kernel) -> None:
     ref = DictTable(TableConfig(dim=2, seed=1, init_scale=0.1))
     ids = np.arange(6, dtype=np.uint64) * np.uint64(1000)
     for now in range(3):
-        assert np.array_equal(ours.lookup(ids, now), ref.lookup(ids, now))
-    assert ours.n_rows == 6 and (ours.slot_rows >= 0).sum() == 6
+        got, want = ours.lookup(ids, now), ref.lookup(ids, now)
+        assert np.array_equal(got, want), (
+            f"6 IDs in an 8-slot index, lookup {now + 1} of 3: rows differ from DictTable's: {array_diff(want, got)}")
+    used = int((ours.slot_rows >= 0).sum())
+    assert ours.n_rows == 6 and used == 6, (
+        f"6 distinct IDs sharing home slots need 6 rows and 6 used slots: n_rows {ours.n_rows}, used slots {used}")

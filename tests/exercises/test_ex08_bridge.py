@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from conformance.explain import array_diff
 from monolith_ref.models import DeepFM
 from monolith_ref.optim import SGD
 from monolith_ref.tables import DictTable, TableConfig
@@ -37,13 +38,18 @@ def embedding_cls(mod):
 def test_gradients_reach_the_queue(embedding_cls) -> None:
     emb = embedding_cls(DictTable(TableConfig(dim=2)))
     out = emb(np.array([[3, 4], [3, 5]], dtype=np.uint64), now=0)
-    assert out.shape == (2, 2, 2) and len(emb.table) == 3
+    assert out.shape == (2, 2, 2) and len(emb.table) == 3, (
+        f"forward of IDs [[3, 4], [3, 5]] (dim 2) must give shape (2, 2, 2) and insert 3 rows: "
+        f"shape {tuple(out.shape)}, table rows {len(emb.table)}")
     (out * torch.arange(8.0).reshape(2, 2, 2)).sum().backward()
-    assert emb.pending == 4
+    assert emb.pending == 4, (
+        f"backward must queue one gradient row per looked-up position (4, repeats included), queued {emb.pending}")
     ids = np.concatenate(emb._pending_ids)
     grads = np.concatenate(emb._pending_grads)
-    assert ids.tolist() == [3, 4, 3, 5]
-    assert np.array_equal(grads, np.arange(8.0, dtype=np.float32).reshape(4, 2))
+    assert ids.tolist() == [3, 4, 3, 5], f"queued IDs must be the batch's, in order: [3, 4, 3, 5], got {ids.tolist()}"
+    want = np.arange(8.0, dtype=np.float32).reshape(4, 2)
+    assert np.array_equal(grads, want), (
+        f"queued gradients must be d(loss)/d(rows) per position, not summed per ID: {array_diff(want, grads)}")
 
 
 @pytest.mark.points(4)
@@ -78,6 +84,10 @@ def test_gradient_check_against_nn_embedding(embedding_cls) -> None:
                 p -= lr * p.grad
     seen = model.vectors.table.export()["ids"]
     np.testing.assert_allclose(model.vectors.table.lookup(seen, 0, train=False),
-                               ref_vec.weight.detach().numpy()[seen.astype(np.int64)], rtol=1e-5, atol=1e-6)
-    for ours, theirs in zip(model.head.parameters(), ref_head.parameters()):
-        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+                               ref_vec.weight.detach().numpy()[seen.astype(np.int64)], rtol=1e-5, atol=1e-6,
+                               err_msg="after 5 SGD steps of DeepFM, the table's rows differ from nn.Embedding's: "
+                                       "the gradient that reaches the table is wrong")
+    for (name, ours), theirs in zip(model.head.named_parameters(), ref_head.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6,
+                                   msg=lambda m, name=name: f"after 5 steps, the head's {name} differs from the "
+                                   f"nn.Embedding model's (wrong table rows change the head's gradients too): {m}")

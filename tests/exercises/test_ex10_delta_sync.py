@@ -59,12 +59,15 @@ def sync_and_check(delta_sync, table, replica: dict) -> int:
 def test_a_fresh_table_then_nothing_touched(delta_sync, make) -> None:
     table = make()
     replica: dict[int, np.ndarray] = {}
-    assert sync_and_check(delta_sync, table, replica) == 0 and replica == {}  # an empty, fresh table
+    sent = sync_and_check(delta_sync, table, replica)
+    assert sent == 0 and replica == {}, f"syncing an empty, fresh table must send 0 rows and add none, sent {sent}"
     table.lookup(UNIVERSE[[0, 5, 5, -1, -2]], now=0)
-    assert sync_and_check(delta_sync, table, replica) == 4  # the first sync sends every row
+    sent = sync_and_check(delta_sync, table, replica)
+    assert sent == 4, f"the first sync after inserting 4 IDs (one twice) must send 4 rows, sent {sent}"
     before = dict(replica)
     table.lookup(UNIVERSE[:10], now=1, train=False)  # serving reads change nothing
-    assert sync_and_check(delta_sync, table, replica) == 0
+    sent = sync_and_check(delta_sync, table, replica)
+    assert sent == 0, f"after serving reads only, nothing is touched: the sync must send 0 rows, sent {sent}"
     assert all(replica[k] is before[k] for k in before), "a sync with nothing touched rewrote rows"
 
 
@@ -73,20 +76,27 @@ def test_removed_ids_leave_the_replica(delta_sync, make) -> None:
     table = make(ttl=10)
     replica: dict[int, np.ndarray] = {}
     table.lookup(UNIVERSE[:6], now=0)
-    assert sync_and_check(delta_sync, table, replica) == 6
+    sent = sync_and_check(delta_sync, table, replica)
+    assert sent == 6, f"the first sync after inserting 6 IDs must send 6 rows, sent {sent}"
     table.lookup(UNIVERSE[:2], now=8)  # refresh two
     table.lookup(UNIVERSE[[20]], now=0)  # an ID that comes and goes between two syncs
-    assert table.expire(15) == 5  # the four not refreshed, and the newcomer
-    assert sync_and_check(delta_sync, table, replica) == 2
-    assert sorted(replica) == UNIVERSE[:2].tolist()
+    assert table.expire(15) == 5, "set-up: expire(15) removes the four not refreshed and the newcomer"
+    sent = sync_and_check(delta_sync, table, replica)
+    assert sent == 2, f"after 2 refreshes and 5 removals, the sync sends the 2 rows that still exist, sent {sent}"
+    assert sorted(replica) == UNIVERSE[:2].tolist(), (
+        f"IDs removed from the table must leave the replica: expected {UNIVERSE[:2].tolist()}, holds {sorted(replica)}")
     table.expire(100)  # everything goes
-    assert sync_and_check(delta_sync, table, replica) == 0 and replica == {}
+    sent = sync_and_check(delta_sync, table, replica)
+    assert sent == 0 and replica == {}, (
+        f"after every row expired, the sync sends 0 rows and empties the replica: sent {sent}, replica holds "
+        f"{sorted(replica)}")
 
 
 @pytest.mark.points(2)
 def test_random_training_and_expiry(delta_sync, make) -> None:
     """Training lookups, gradients, serving reads and expiry in random order, with a sync
-    every few steps; four seeded sequences per table."""
+    every few steps; four seeded sequences per table. On purpose, some batches are empty and
+    some time steps are exactly the TTL (or one second less or more)."""
     for seed in range(4):
         rng = np.random.default_rng(seed)
         table = make(dim=3, ttl=20, seed=seed)
@@ -96,9 +106,10 @@ def test_random_training_and_expiry(delta_sync, make) -> None:
         now, sent_total, removed_total = 0, 0, 0
         next_sync = int(rng.integers(1, 5))
         for step in range(1, 151):
-            now += int(rng.integers(0, 6))
+            edge = rng.random()
+            now += int(rng.choice([19, 20, 21])) if edge < 0.05 else int(rng.integers(0, 6))  # ttl is 20
             op = rng.random()
-            ids = rng.choice(UNIVERSE, size=int(rng.integers(1, 9)), p=weights)
+            ids = rng.choice(UNIVERSE, size=0 if edge > 0.93 else int(rng.integers(1, 9)), p=weights)
             if op < 0.55:
                 table.lookup(ids, now=now)
             elif op < 0.8:
@@ -111,7 +122,7 @@ def test_random_training_and_expiry(delta_sync, make) -> None:
             if step == next_sync:
                 sent_total += sync_and_check(delta_sync, table, replica)
                 next_sync += int(rng.integers(1, 5))
-        assert sent_total > 0 and removed_total > 0  # the sequence really exercised both paths
+        assert sent_total > 0 and removed_total > 0, "set-up: the sequence must exercise both sends and removals"
 
 
 @pytest.mark.points(1)
@@ -126,6 +137,7 @@ def test_rows_are_copies_and_untouched_entries_stay(delta_sync, make) -> None:
         table.apply_gradients(UNIVERSE[:4], np.ones((4, 3), dtype=np.float32))
     assert all(np.array_equal(replica[k], snapshot[k]) for k in snapshot), (
         "the replica changed without a sync: store copies of the rows, not views of the table")
-    assert sync_and_check(delta_sync, table, replica) == 4
+    sent = sync_and_check(delta_sync, table, replica)
+    assert sent == 4, f"after gradients on 4 IDs, the sync must send exactly those 4 rows, sent {sent}"
     untouched = UNIVERSE[4:12].tolist()
     assert all(replica[k] is objects[k] for k in untouched), "untouched IDs were rewritten (a full copy?)"

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conformance.explain import raises
+
 pytestmark = pytest.mark.exercise("11.1", title="Atomic snapshots")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,9 +63,14 @@ def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
 @pytest.mark.points(2)
 def test_round_trip_and_nothing_left_over(mod, tmp_path) -> None:
     path = mod.atomic_write_snapshot(tmp_path / "snaps", "s1", _arrays())
-    assert Path(path) == tmp_path / "snaps" / "s1"
-    assert _same(mod.load_snapshot(path), _arrays())
-    assert sorted(p.name for p in (tmp_path / "snaps").iterdir()) == ["s1"]  # the temporary directory is gone
+    assert Path(path) == tmp_path / "snaps" / "s1", (
+        f"atomic_write_snapshot(root, 's1', ...) must return root/s1, got {path}")
+    assert _same(mod.load_snapshot(path), _arrays()), (
+        "load_snapshot(atomic_write_snapshot(...)) must give back the same arrays: names, dtypes and values "
+        "(float32, uint64 up to 2**64 - 1, int64, an empty (0, 4) array)")
+    left = sorted(p.name for p in (tmp_path / "snaps").iterdir())
+    assert left == ["s1"], (
+        f"after one write the root must hold only 's1' (the temporary directory is gone), holds {left}")
 
 
 @pytest.mark.points(2)
@@ -73,7 +80,8 @@ def test_load_rejects_damaged_snapshots(mod, tmp_path) -> None:
     for file in sorted(good.glob("*.npy")):
         damages += [(file.name, "flip"), (file.name, "truncate"), (file.name, "delete")]
     damages.append(("manifest.json", "delete"))
-    assert len(damages) == 3 * len(_arrays()) + 1, "one .npy file per array, please"
+    assert len(damages) == 3 * len(_arrays()) + 1, (
+        f"one .npy file per array, please: {len(_arrays())} arrays, found {len(damages) // 3} .npy files")
     for i, (name, how) in enumerate(damages):
         copy = tmp_path / f"copy{i}"
         shutil.copytree(good, copy)
@@ -86,9 +94,10 @@ def test_load_rejects_damaged_snapshots(mod, tmp_path) -> None:
             file.write_bytes(bytes(data[:-2]))
         else:
             file.unlink()
-        with pytest.raises(ValueError):
+        damage = {"flip": "had one bit flipped", "truncate": "lost its last 2 bytes", "delete": "was deleted"}[how]
+        with raises(ValueError, f"load_snapshot of a snapshot whose {name} {damage} must refuse it"):
             mod.load_snapshot(copy)
-    assert _same(mod.load_snapshot(good), _arrays())
+    assert _same(mod.load_snapshot(good), _arrays()), "the undamaged snapshot must still load the same arrays"
 
 
 @pytest.mark.points(2)
@@ -122,10 +131,10 @@ def test_the_durability_protocol(mod, tmp_path, monkeypatch) -> None:
     assert before.count(("fsync", "file")) >= len(_arrays()) + 1, "fsync every array file and the manifest first"
     assert ("fsync", "dir") in before, "fsync the temporary directory before the rename"
     assert ("fsync", "dir") in after, "fsync the parent directory after the rename"
-    with pytest.raises(FileExistsError):
+    with raises(FileExistsError, "atomic_write_snapshot onto an existing snapshot name must refuse to replace it"):
         mod.atomic_write_snapshot(root, "s1", {"other": np.zeros(3)})
     monkeypatch.undo()
-    assert _same(mod.load_snapshot(final), _arrays())
+    assert _same(mod.load_snapshot(final), _arrays()), "the refused second write must leave 's1' as it was"
 
 
 def _lines(proc: subprocess.Popen) -> queue.Queue:
@@ -176,6 +185,7 @@ def test_sigkill_never_leaves_a_partial_snapshot(mod, tmp_path) -> None:
             proc.wait(timeout=30)
         while (line := lines.get(timeout=30)) is not None:  # snapshots it reported before it died
             last_done = int(line)
-        assert proc.returncode == -signal.SIGKILL
+        assert proc.returncode == -signal.SIGKILL, (
+            f"set-up: the writer should die of SIGKILL, exit code {proc.returncode}")
         next_index = _check(mod, directory, last_done) + 1
-    assert last_done >= KILLS
+    assert last_done >= KILLS, f"set-up: {KILLS} kills should see at least {KILLS} snapshots written, saw {last_done}"
