@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import median
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import labs
 from ..data import zipf_ids
 from ..hashing import mix64
 from ..tables import ShardedTable, TableConfig
@@ -115,12 +115,7 @@ class RemoteBenchResult:
 
 
 def _timed(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
+    return [labs.seconds(fn) for _ in range(repeats)]
 
 
 def rpc_overhead(ps_names: list[str], calls: int = 200, seed: int = 0) -> dict[str, float]:

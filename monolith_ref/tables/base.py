@@ -372,7 +372,8 @@ class TableBase(abc.ABC):
         See: book/ch06_numba.md
         """
         if self._filter is None and self.config.filter is not None:
-            raise NotImplementedError(f"{type(self).__name__} does not keep its admission filter itself")
+            raise TableError(f"{type(self).__name__} does not keep its admission filter itself, so it cannot "
+                             "set it aside; bypass the filter where it is kept")
         saved, self._filter = self._filter, None
         try:
             yield

@@ -15,7 +15,8 @@ from monolith_ref.filters import (
     ProbabilisticFilter,
     equal_probability,
 )
-from monolith_ref.tables import CuckooTable, DictTable, HashedTable, NumbaTable, ShardedTable, StateMismatchError, TableConfig
+from monolith_ref.tables import (CuckooTable, DictTable, HashedTable, NumbaTable, ShardedTable, StateMismatchError,
+                                 TableConfig, TableError)
 
 
 @pytest.mark.parametrize("threshold", [1, 2, 5])
@@ -159,3 +160,15 @@ def test_filter_settings_are_validated(bad) -> None:
                  lambda: CountMinFilter(2, width=bad), lambda: CountMinFilter(2, depth=bad)):
         with pytest.raises(ValueError):
             make()
+
+
+def test_a_table_that_does_not_keep_its_filter_refuses_to_bypass_it() -> None:
+    class FilterKeptElsewhere(DictTable):
+        def __init__(self, config: TableConfig) -> None:
+            super().__init__(config)
+            self._filter = None  # as a table whose shards keep the filters
+
+    table = FilterKeptElsewhere(TableConfig(dim=2, filter=OccurrenceFilter(2)))
+    with pytest.raises(TableError, match="does not keep its admission filter"):
+        with table.filter_bypassed():
+            pass

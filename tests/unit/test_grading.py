@@ -93,7 +93,7 @@ def _fake_checkout(root: Path) -> Path:
 
         @pytest.mark.points(2)
         def test_passes():
-            assert True
+            assert 1 + 1 == 2, "one and one make two"
 
 
         @pytest.mark.points(1)
@@ -109,7 +109,7 @@ def _fake_checkout(root: Path) -> Path:
 
         @pytest.mark.points(5)
         def test_never_runs():
-            assert True
+            assert no_such_package_for_the_grading_test.ANSWER == 42
         """))
     return root
 

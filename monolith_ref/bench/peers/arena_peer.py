@@ -13,6 +13,8 @@ See: book/ch06_numba.md
 
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 
 from .row_ops import adagrad_numpy, take_rows
@@ -21,7 +23,7 @@ from .spec import ALL_WORKLOADS, PeerConfig
 __all__ = ["ArenaPeer"]
 
 
-class ArenaPeer:
+class ArenaPeer(abc.ABC):
     """A benchmark peer made of an index (``_rows``, ``_insert``: the subclass) and an arena.
 
     See: book/ch06_numba.md
@@ -35,13 +37,13 @@ class ArenaPeer:
         self.arena = spec.arena()
         self.pending: dict[int, int] = {}  # occurrence counts of IDs not yet admitted
 
+    @abc.abstractmethod
     def _rows(self, ids: np.ndarray) -> np.ndarray:
         """The row of each ID, -1 where it has none."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _insert(self, keys: np.ndarray, now: int | np.ndarray) -> np.ndarray:
         """Rows (with their initial values) for distinct, absent ``keys``, entered in the index."""
-        raise NotImplementedError
 
     def load(self, keys: np.ndarray, now: np.ndarray) -> None:
         self._insert(keys, now)
